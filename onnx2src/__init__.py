@@ -1,0 +1,70 @@
+"""onnx2src: compile an ONNX model to self-contained NumPy or C99 source.
+
+The pipeline, in order: frontend.load → passes.PIPELINE (shape inference, constant folding,
+dead-code elimination, lowering, memory planning) → emit.<target>.emit.
+`compile_model` runs it and writes the files; `generate` returns them as text.
+"""
+__version__ = "0.1.0"
+
+import os
+import tempfile
+from typing import Dict, Mapping, Optional
+
+from .ir import CompileError
+
+TARGETS = ("c", "numpy")
+DEFAULT_MAX_DIM = 128
+
+
+def generate(path: str, target: str, name: Optional[str] = None,
+             max_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
+    """{file name: text} for the model at `path`; raises CompileError."""
+    from . import frontend, passes
+    from .emit import naming
+
+    if target not in TARGETS:
+        raise CompileError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+    name = naming.identifier(name or os.path.splitext(os.path.basename(path))[0])
+    graph = frontend.load(path)
+    graph.bounds = _bounds(graph, max_dims or {})
+    passes.run_all(graph)
+    if target == "numpy":
+        from .emit import numpy as emitter
+    else:
+        from .emit import c as emitter
+    return emitter.emit(graph, name, os.path.basename(path))
+
+
+def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
+                  max_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
+    """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
+    files = generate(path, target, name, max_dims)
+    os.makedirs(outdir, exist_ok=True)
+    staged = {}
+    try:
+        for fname, text in files.items():
+            fd, tmp = tempfile.mkstemp(prefix="." + fname, dir=outdir)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            staged[fname] = tmp
+        written = {}
+        for fname, tmp in staged.items():
+            os.replace(tmp, os.path.join(outdir, fname))
+            written[fname] = os.path.join(outdir, fname)
+        return written
+    finally:
+        for tmp in staged.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _bounds(graph, max_dims: Mapping[str, int]) -> Dict[str, int]:
+    symbols = graph.symbols()
+    unknown = sorted(set(max_dims) - set(symbols))
+    if unknown:
+        raise CompileError(f"--max-dim names {', '.join(unknown)}, which the model's inputs do not "
+                           f"use (symbolic dims: {', '.join(symbols) or 'none'})")
+    for s, n in max_dims.items():
+        if n < 1:
+            raise CompileError(f"--max-dim {s}={n}: a bound must be at least 1")
+    return {s: int(max_dims.get(s, DEFAULT_MAX_DIM)) for s in symbols}

@@ -1,0 +1,283 @@
+"""C emitter: lowered, memory-planned IR → NAME.h and NAME.c (C99, no malloc, libm only).
+
+Python names every buffer, renders dims and strides as C expressions and builds the index
+expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the files'
+skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
+"""
+from .. import __version__
+from ..dims import evaluate, is_static, product, render
+from ..ops import strides
+from . import environment
+from .literals import c_initializer, c_number
+from .naming import Namer, comment, identifier
+
+LIBM = {"float": {"exp": "expf", "tanh": "tanhf", "log": "logf"},
+        "double": {"exp": "exp", "tanh": "tanh", "log": "log"}}
+
+# How each Elementwise kind is written; x0, x1 are the operands already loaded.
+EXPRESSIONS = {
+    "Add": "x0 + x1", "Sub": "x0 - x1", "Mul": "x0 * x1", "Div": "x0 / x1", "Neg": "-x0",
+    "Tanh": "{tanh}(x0)", "Sigmoid": "{one} / ({one} + {exp}(-x0))",
+    "Relu": "x0 > 0 ? x0 : 0", "LeakyRelu": "x0 < 0 ? x0 * {alpha} : x0",
+    "Cast": "({ctype})x0", "Cast:bool": "(uint8_t)(x0 != 0)",
+}
+ERRORS = [("OK", 0, "success"),
+          ("EDIM", 1, "a dimension argument is below 1 or above its bound"),
+          ("EINDEX", 2, "a Gather index is out of range"),
+          ("ESHAPE", 3, "run-time slice arguments disagree with the shape the model declares")]
+
+
+class Source:
+    def __init__(self, graph, name):
+        self.graph, self.name = graph, name
+        self.names = Namer({name})
+        self.weights, self.pointers = [], []
+        self.upper = name.upper()
+
+    # -- names ---------------------------------------------------------------------------------
+    def dim(self, d) -> str:
+        return render(d, lambda s: self.names(("dim", s), s))
+
+    def bound(self, d) -> str:
+        return render(d, lambda s: f"{self.upper}_MAX_{identifier(s).upper()}")
+
+    def value(self, v) -> str:
+        """The C expression (an identifier) for the storage of value v."""
+        if v is None:
+            return "NULL"
+        storage = self.graph.storage[id(v)]
+        root = storage.values[0] if storage.kind != "output" else next(
+            x for x in storage.values if any(x is o for o in self.graph.outputs))
+        key = id(storage)
+        if key in self.names.names:
+            return self.names.names[key]
+        ident = self.names(key, root.name)
+        if storage.kind == "weight":
+            self.weights.append({"name": ident, "comment": comment(root.name), "ctype": root.dtype.c,
+                                 "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
+                                 "count": max(int(root.data.size), 1),
+                                 "init": c_initializer(root.data if root.data.size else [0], root.dtype)})
+        elif storage.kind == "arena":
+            self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": self.arena_name(root.dtype),
+                                  "offset": f"{self.upper}_OFF_{root.dtype.name.upper()}_{storage.index}",
+                                  "comment": comment(root.name), "dims": self.dims_comment(root.shape)})
+        return ident
+
+    def arena_name(self, dtype) -> str:
+        return f"{self.name}_arena_{dtype.name}"
+
+    def dims_comment(self, shape) -> str:
+        return "".join(f"[{comment(self.dim(d))}]" for d in shape) or "[1]"
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def node(self, node):
+        out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
+        ctx = {"op": node.op_type.lower(), "a": node.attrs, "err": self.upper + "_",
+               "comment": comment(f'{node.attrs["onnx_op"]} "{node.name}" (opset {node.version})'),
+               "i": [self.value(v) for v in node.inputs], "o": [self.value(v) for v in node.outputs]}
+        if out is not None:
+            ctx.update(ctype=out.dtype.c, count=self.dim(product(out.shape)),
+                       dims=self.dims_comment(out.shape))
+        extra = getattr(self, "ctx_" + node.op_type, None)
+        if extra:
+            ctx.update(extra(node))
+        return ctx
+
+    def loops(self, extents, *operands):
+        """Coalesced loop nest over `extents`; each operand is (offset, strides). Returns the
+        loop extents as C text and, per operand, its index expression in i0, i1, ..."""
+        dims = [(e, [s[i] for _, s in operands]) for i, e in enumerate(extents) if e != 1]
+        merged = []
+        for e, ss in dims:
+            if merged and all(ps == s * e for ps, s in zip(merged[-1][1], ss)):
+                pe, _ = merged[-1]
+                merged[-1] = (pe * e, ss)
+            else:
+                merged.append((e, ss))
+        indices = []
+        for k, (offset, _) in enumerate(operands):
+            terms = [] if is_static(offset) and offset == 0 else [self.dim(offset)]
+            for i, (e, ss) in enumerate(merged):
+                if ss[k] == 1:
+                    terms.append(f"i{i}")
+                elif ss[k] != 0:
+                    terms.append(f"i{i}*{self.dim(ss[k])}")
+            indices.append(" + ".join(terms) or "0")
+        return [self.dim(e) for e, _ in merged], indices
+
+    def ctx_Elementwise(self, node):
+        out = node.outputs[0]
+        operands = [(0, broadcast_strides(v.shape, out.shape)) for v in node.inputs]
+        extents, idx = self.loops(out.shape, (0, strides(out.shape)), *operands)
+        kind = node.attrs["kind"]
+        if kind == "Cast" and out.dtype.name == "bool":
+            kind = "Cast:bool"
+        src = node.inputs[0].dtype
+        fn = LIBM.get(src.name, LIBM["double"])
+        expr = EXPRESSIONS[kind].format(alpha=c_number(node.attrs.get("alpha", 0), src),
+                                        one=c_number(1, src), ctype=out.dtype.c, **fn)
+        return {"extents": extents, "y_index": idx[0], "x_index": idx[1:],
+                "x_ctype": [v.dtype.c for v in node.inputs], "expr": expr}
+
+    def _copy(self, node, extents, src_offset, src_strides, dst_offset=0, dst_strides=None):
+        dst_strides = dst_strides if dst_strides is not None else strides(extents)
+        ext, idx = self.loops(extents, (dst_offset, dst_strides), (src_offset, src_strides))
+        return {"extents": ext, "y_index": idx[0], "x_index": idx[1]}
+
+    def ctx_Transpose(self, node):
+        x = node.inputs[0]
+        xs = strides(x.shape)
+        perm = node.attrs["perm"]
+        return {"parts": [dict(src=self.value(x), **self._copy(
+            node, [x.shape[p] for p in perm], 0, [xs[p] for p in perm]))]}
+
+    def ctx_Slice(self, node):
+        x = node.inputs[0]
+        xs = strides(x.shape)
+        bounds = node.attrs["bounds"]
+        offset = sum((start * s for (start, _, _), s in zip(bounds, xs)), 0)
+        src_strides = [step * s for (_, _, step), s in zip(bounds, xs)]
+        return {"parts": [dict(src=self.value(x), **self._copy(node, node.outputs[0].shape, offset, src_strides))]}
+
+    def ctx_Expand(self, node):
+        x, out = node.inputs[0], node.outputs[0]
+        return {"parts": [dict(src=self.value(x), **self._copy(
+            node, out.shape, 0, broadcast_strides(x.shape, out.shape)))]}
+
+    def ctx_Concat(self, node):
+        out, axis = node.outputs[0], node.attrs["axis"]
+        ys = strides(out.shape)
+        parts, start = [], 0
+        for v in node.inputs:
+            parts.append(dict(src=self.value(v), **self._copy(
+                node, v.shape, 0, strides(v.shape), start * ys[axis], ys)))
+            start = start + v.shape[axis]
+        return {"parts": parts}
+
+    def ctx_Gemm(self, node):
+        a = node.attrs
+        out = node.outputs[0]
+        alpha, beta = c_number(a["alpha"], out.dtype), c_number(a["beta"], out.dtype)
+        y = "acc" if a["alpha"] == 1 else f"{alpha} * acc"
+        formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
+        if a["c_strides"] and a["beta"] != 0:
+            c = f"{self.value(node.inputs[2])}[{index2('m', a['c_strides'][0], 'n', a['c_strides'][1], self.dim)}]"
+            y += f" + {c}" if a["beta"] == 1 else f" + {beta} * {c}"
+            formula += " + " + ("" if a["beta"] == 1 else f"{beta} * ") + "C[m][n]"
+        batch, (a_base, b_base, y_base) = self.loops(
+            [b[0] for b in a["batch"]], *[(0, [b[k] for b in a["batch"]]) for k in (1, 2, 3)])
+        return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]),
+                "acc": "double" if out.dtype.name == "double" else out.dtype.c,
+                "formula": formula, "y_expr": y, "batch": batch,
+                "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
+                "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base),
+                "y_ptr": offset_ptr(self.value(out), y_base),
+                "a_index": index2("m", a["a_strides"][0], "k", a["a_strides"][1], self.dim),
+                "b_index": index2("k", a["b_strides"][0], "n", a["b_strides"][1], self.dim)}
+
+    def ctx_Softmax(self, node):
+        a, dtype = node.attrs, node.outputs[0].dtype
+        return {"outer": self.dim(a["outer"]), "n": self.dim(a["n"]), "inner": self.dim(a["inner"]),
+                **LIBM.get(dtype.name, LIBM["double"])}
+
+    def ctx_Gather(self, node):
+        data, indices = node.inputs
+        axis = node.attrs["axis"]
+        return {"outer": self.dim(product(data.shape[:axis])), "axis_len": self.dim(data.shape[axis]),
+                "inner": self.dim(product(data.shape[axis + 1:])), "n_indices": self.dim(product(indices.shape))}
+
+    def ctx_Fill(self, node):
+        return {"value": c_number(node.attrs["value"], node.outputs[0].dtype)}
+
+    def ctx_Materialize(self, node):
+        return {"values": [self.dim(d) for d in node.attrs["values"].reshape(-1)]}
+
+    def ctx_DynamicSlice(self, node):
+        x, out = node.inputs[0], node.outputs[0]
+        xs, ys = strides(x.shape), strides(out.shape)
+        return {"rank": x.rank, "in_dims": [self.dim(d) for d in x.shape],
+                "out_dims": [self.dim(d) for d in out.shape],
+                "y_index": " + ".join(f"i{k}*{self.dim(s)}" for k, s in enumerate(ys)) or "0",
+                "x_index": "offset" + "".join(f" + i{k}*step[{k}]*strides[{k}]" for k in range(x.rank)),
+                "in_strides": [self.dim(s) for s in xs], "n_args": self.dim(product(node.inputs[1].shape)),
+                "has_axes": node.input(3) is not None, "has_steps": node.input(4) is not None}
+
+
+def broadcast_strides(shape, out_shape):
+    """Strides of `shape` read as if broadcast to `out_shape` (0 along broadcast axes)."""
+    pad = len(out_shape) - len(shape)
+    own = strides(shape)
+    return [0] * pad + [0 if (is_static(d) and d == 1) else s for d, s in zip(shape, own)]
+
+
+def max_of(terms, upper) -> str:
+    """C constant expression for the largest of `terms` (0 if none)."""
+    if not terms:
+        return "0"
+    text = terms[-1]
+    for t in reversed(terms[:-1]):
+        text = f"{upper}_MAX2({t}, {text})"
+    return text
+
+
+def offset_ptr(pointer: str, index: str) -> str:
+    return pointer if index == "0" else f"{pointer} + {index}"
+
+
+def index2(i, si, j, sj, dim) -> str:
+    terms = [f"{v}*{dim(s)}" if s != 1 else v for v, s in ((i, si), (j, sj)) if s != 0]
+    return " + ".join(terms) or "0"
+
+
+def emit(graph, name: str, source: str):
+    src = Source(graph, name)
+    upper = src.upper
+    dims = [{"name": src.names(("dim", s), s), "onnx": comment(s),
+             "macro": f"{upper}_MAX_{identifier(s).upper()}", "default": graph.bounds[s]}
+            for s in graph.symbols()]
+
+    def io(v, direction):
+        return {"name": src.value(v), "onnx": comment(v.name), "ctype": v.dtype.c, "dtype": v.dtype.name,
+                "dims": src.dims_comment(v.shape), "const": "const " if direction == "input" else ""}
+
+    inputs = [io(v, "input") for v in graph.inputs]
+    outputs = [io(v, "output") for v in graph.outputs]
+    nodes = [src.node(n) for n in graph.nodes]
+    read = {id(graph.storage[id(v)]) for n in graph.nodes for v in n.inputs if v is not None}
+    unused = [src.value(v) for v in graph.inputs if id(graph.storage[id(v)]) not in read]
+
+    arenas, arena_bytes = [], 0
+    for dtype_name, slots in graph.arenas.items():
+        dtype, tag = slots[0].dtype, f"{upper}_%s_{dtype_name.upper()}_%d"
+        ends = {id(s): f"{tag % ('OFF', s.index)} + {tag % ('SIZE', s.index)}" for s in slots}
+        entries = [{"index": s.index, "size": src.bound(s.size),
+                    "offset": max_of([ends[id(b)] for b in s.below], upper)} for s in slots]
+        total = _arena_elements(slots, graph.bounds)
+        arena_bytes += total * dtype.numpy.itemsize
+        arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),
+                       "slots": entries, "total": max_of(list(ends.values()), upper),
+                       "elements_default": total})
+    weight_bytes = sum(int(v.data.nbytes) for s in {id(s): s for s in graph.storage.values()}.values()
+                       if s.kind == "weight" for v in s.values[:1])
+
+    env = environment()
+    body = [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes]
+    common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims,
+                  inputs=inputs, outputs=outputs, errors=ERRORS, arena_bytes=arena_bytes,
+                  weight_bytes=weight_bytes)
+    header = env.get_template("c/header.h.j2").render(**common)
+    text = env.get_template("c/source.c.j2").render(
+        **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused)
+    return {f"{name}.h": header, f"{name}.c": text}
+
+
+def _arena_elements(slots, bounds) -> int:
+    """Elements of one arena at the default bounds (the C code recomputes it from the macros)."""
+    align = 16
+    ends = {}
+    for s in slots:
+        size = -(-evaluate(s.size, bounds) // align) * align
+        start = max((ends[id(b)] for b in s.below), default=0)
+        ends[id(s)] = start + size
+    return max(ends.values(), default=0)
+

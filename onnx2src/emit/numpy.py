@@ -1,0 +1,121 @@
+"""NumPy emitter: lowered IR → one Python module that imports only numpy.
+
+Python here only names things and renders values; each IR op's code is in
+templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py.j2.
+"""
+from .. import __version__
+from ..dims import Dim, render
+from . import environment
+from .literals import py_array, py_number
+from .naming import Namer, comment
+
+# How each Elementwise kind is written; {0}, {1} are operands, {alpha}, {dtype} attributes.
+EXPRESSIONS = {
+    "Add": "{0} + {1}", "Sub": "{0} - {1}", "Mul": "{0} * {1}",
+    "Div": "{0} / {1}", "Div:int": "_trunc_div({0}, {1})",
+    "Neg": "-{0}", "Tanh": "np.tanh({0})", "Sigmoid": "_sigmoid({0})",
+    "Relu": "np.maximum({0}, 0)", "LeakyRelu": "np.where({0} < 0, {0} * {alpha}, {0})",
+    "Cast": "{0}.astype(np.{dtype})",
+}
+HELPERS = {"Div:int": "trunc_div", "Sigmoid": "sigmoid", "DynamicSlice": "dynamic_slice"}
+
+
+class Module:
+    def __init__(self, graph, name):
+        self.graph, self.name = graph, name
+        self.names = Namer()
+        self.weights, self.helpers = [], []
+
+    def value(self, v):
+        if v is None:
+            return None
+        if v.is_constant:  # folding removed every producer of a constant: it is a weight
+            key = id(v)
+            if key not in self.names.names:
+                ident = self.names(key, v.name)
+                self.weights.append({"name": ident, "comment": comment(v.name), "dtype": v.dtype.name,
+                                     "shape": self.shape(v.shape), "literal": py_array(v.data)})
+            return self.names.names[key]
+        return self.names(id(v), v.name)
+
+    def dim(self, d):
+        return render(d, lambda s: self.names(("dim", s), s))
+
+    def shape(self, shape):
+        items = [self.dim(d) for d in shape]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+    def helper(self, key):
+        if key in HELPERS and HELPERS[key] not in self.helpers:
+            self.helpers.append(HELPERS[key])
+
+    def node(self, node):
+        ctx = {"op": node.op_type, "comment": comment(f'{node.attrs["onnx_op"]} "{node.name}" (opset {node.version})'),
+               "i": [self.value(v) for v in node.inputs], "o": [self.value(v) for v in node.outputs],
+               "a": node.attrs}
+        out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
+        if out is not None:
+            ctx["shape"] = self.shape(out.shape)
+            ctx["dtype"] = out.dtype.numpy.name
+        extra = getattr(self, "ctx_" + node.op_type, None)
+        if extra:
+            ctx.update(extra(node))
+        self.helper(node.op_type)
+        return ctx
+
+    def ctx_Elementwise(self, node):
+        kind = node.attrs["kind"]
+        if kind == "Div" and node.outputs[0].dtype.numpy.kind != "f":
+            kind = "Div:int"
+        self.helper(kind)
+        return {"expr": EXPRESSIONS[kind].format(*[self.value(v) for v in node.inputs],
+                                                 alpha=node.attrs.get("alpha"),
+                                                 dtype=node.outputs[0].dtype.numpy.name)}
+
+    def ctx_Slice(self, node):
+        parts = []
+        for start, end, step in node.attrs["bounds"]:
+            stop = "None" if (not isinstance(end, Dim) and end < 0) else self.dim(end)
+            parts.append(f"{self.dim(start)}:{stop}" + (f":{step}" if step != 1 else ""))
+        return {"index": ", ".join(parts)}
+
+    def ctx_Gemm(self, node):
+        a, b = self.value(node.inputs[0]), self.value(node.inputs[1])
+        a = a + ".T" if node.attrs["trans_a"] else a
+        b = b + ".T" if node.attrs["trans_b"] else b
+        return {"A": a, "B": b, "alpha": py_number(node.attrs["alpha"], node.outputs[0].dtype),
+                "beta": py_number(node.attrs["beta"], node.outputs[0].dtype)}
+
+    def ctx_Softmax(self, node):
+        return {"view": self.shape((node.attrs["outer"], node.attrs["n"], node.attrs["inner"]))}
+
+    def ctx_Fill(self, node):
+        return {"value": py_number(node.attrs["value"], node.outputs[0].dtype)}
+
+    def ctx_Materialize(self, node):
+        return {"values": "[" + ", ".join(self.dim(d) for d in node.attrs["values"].reshape(-1)) + "]"}
+
+    def ctx_Recurrent(self, node):
+        from .recurrent_numpy import context
+        return context(self, node)
+
+
+def emit(graph, name: str, source: str):
+    m = Module(graph, name)
+    for s in graph.symbols():
+        m.names(("dim", s), s)
+    inputs = [{"name": m.value(v), "onnx": comment(v.name), "dtype": v.dtype.numpy.name,
+               "shape": m.shape(v.shape),
+               "spec": "(" + ", ".join(repr(m.dim(d)) if isinstance(d, Dim) else str(d)
+                                      for d in v.shape) + ("," if v.rank == 1 else "") + ")"}
+              for v in graph.inputs]
+    nodes = [m.node(n) for n in graph.nodes]
+    outputs = [{"name": m.value(v), "onnx": comment(v.name), "dtype": v.dtype.numpy.name,
+                "shape": m.shape(v.shape)} for v in graph.outputs]
+    env = environment()
+    body = [env.get_template(f"numpy/{n['op'].lower()}.py.j2").render(n=n) for n in nodes]
+    text = env.get_template("numpy/module.py.j2").render(
+        name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
+        weights=m.weights, helpers=m.helpers, body=body,
+        dims=[m.names.names[("dim", s)] for s in graph.symbols()])
+    return {f"{name}.py": text}

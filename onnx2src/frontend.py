@@ -1,0 +1,143 @@
+"""Frontend: ONNX ModelProto (with inline or external weights) → IR graph.
+
+It checks what can be checked before any pass runs (opset range, data types, subgraphs), reads
+initializers into constant values and gives every node a stable name, so that error messages
+and the comments in generated code can point at the node the user knows.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .dims import Dim
+from .ir import CompileError, Graph, Node, Value, dtype_from_onnx
+
+MIN_OPSET = 7
+DOMAINS = ("", "ai.onnx")
+
+
+def load(path: str) -> Graph:
+    if not os.path.isfile(path):
+        raise CompileError(f"no such model file: {path}")
+    try:
+        model = onnx.load(path, load_external_data=True)
+    except Exception as e:  # protobuf and external-data errors come in many types
+        raise CompileError(f"cannot read {path} as an ONNX model: {_one_line(e)}")
+    return from_model(model)
+
+
+def from_model(model: onnx.ModelProto) -> Graph:
+    opset = _default_opset(model)
+    g = model.graph
+    values: Dict[str, Value] = {}
+
+    for init in g.initializer:
+        dtype = dtype_from_onnx(init.data_type, f'initializer "{init.name}"')
+        try:
+            data = numpy_helper.to_array(init)
+        except Exception as e:
+            raise CompileError(f'cannot read initializer "{init.name}": {_one_line(e)}')
+        values[init.name] = Value(init.name, dtype, tuple(data.shape), np.asarray(data))
+    for sparse in g.sparse_initializer:
+        raise CompileError(f'sparse initializer "{sparse.values.name}" is not supported')
+
+    inputs = []
+    for vi in g.input:
+        if vi.name in values:  # an initializer listed as an input (IR < 4): a constant
+            continue
+        v = Value(vi.name, *_type_of(vi))
+        if v.shape is None:
+            raise CompileError(f'graph input "{vi.name}" has no shape')
+        inputs.append(v)
+        values[vi.name] = v
+
+    declared = {vi.name: _type_of(vi) for vi in list(g.value_info) + list(g.output)
+                if vi.type.HasField("tensor_type")}
+
+    nodes = []
+    for index, proto in enumerate(g.node):
+        nodes.append(_node(proto, index, opset, values))
+
+    outputs = []
+    for vi in g.output:
+        if vi.name not in values:
+            raise CompileError(f'graph output "{vi.name}" is produced by no node')
+        outputs.append(values[vi.name])
+    return Graph(g.name or "model", inputs, outputs, nodes, opset, declared)
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    versions = {o.domain: o.version for o in model.opset_import}
+    opset = versions.get("", versions.get("ai.onnx"))
+    if opset is None:
+        raise CompileError("the model imports no version of the default ONNX domain")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise CompileError(f"opset {opset} is not supported (supported: {MIN_OPSET} to {newest})")
+    return opset
+
+
+def _type_of(vi):
+    t = vi.type
+    if not t.HasField("tensor_type"):
+        raise CompileError(f'"{vi.name}" is not a tensor (sequences, maps and optionals are not supported)')
+    tt = t.tensor_type
+    dtype = dtype_from_onnx(tt.elem_type, f'"{vi.name}"')
+    if not tt.HasField("shape"):
+        return dtype, None
+    shape = []
+    for axis, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            shape.append(int(d.dim_value))
+        else:
+            shape.append(Dim.symbol(d.dim_param or f"{vi.name}_dim{axis}"))
+    return dtype, tuple(shape)
+
+
+def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
+    name = proto.name or f"{proto.op_type}_{index}"
+    node = Node(proto.op_type, name, [], [], domain=proto.domain)
+    if proto.domain not in DOMAINS:
+        raise CompileError(f'operator domain "{proto.domain}" is not supported', node)
+    try:
+        node.version = onnx.defs.get_schema(proto.op_type, opset, "").since_version
+    except Exception:
+        raise CompileError(f"{proto.op_type} is not an ONNX operator at opset {opset}", node)
+    for a in proto.attribute:
+        if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            raise CompileError(f"attribute {a.name} holds a subgraph; control flow is not supported", node)
+        value = helper.get_attribute_value(a)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode("utf-8", "replace") for v in value]
+        elif isinstance(value, onnx.TensorProto):
+            value = numpy_helper.to_array(value)
+        node.attrs[a.name] = value
+    for name_in in proto.input:
+        if not name_in:
+            node.inputs.append(None)
+        elif name_in not in values:
+            raise CompileError(f'input "{name_in}" is produced by no earlier node', node)
+        else:
+            node.inputs.append(values[name_in])
+    for name_out in proto.output:
+        if not name_out:
+            node.outputs.append(None)
+            continue
+        if name_out in values:
+            raise CompileError(f'value "{name_out}" is produced twice', node)
+        values[name_out] = Value(name_out, producer=node)
+        node.outputs.append(values[name_out])
+    while node.inputs and node.inputs[-1] is None:
+        node.inputs.pop()
+    return node
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] or type(e).__name__

@@ -1,0 +1,128 @@
+"""The intermediate representation: typed values, nodes and the graph that holds them.
+
+Every stage after the frontend reads and rewrites these objects; nothing else carries model
+state. A value's shape is a tuple of dims (ints or symbolic `Dim`s); a value whose contents are
+known at compile time carries them in `data` (a NumPy array, of dtype object when some entries
+are symbolic sizes, as in folded Shape chains).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+from onnx import TensorProto
+
+from .dims import Dim, DimLike
+
+
+class CompileError(Exception):
+    """An unsupported or invalid model. Rendered by the CLI as one line, exit status 2."""
+
+    def __init__(self, message: str, node: Optional["Node"] = None):
+        self.node = node
+        where = f'node "{node.name}" ({node.op_type}): ' if node is not None else ""
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class DType:
+    name: str        # ONNX spelling, lower case
+    onnx: int        # TensorProto enum
+    numpy: np.dtype
+    c: str           # C type
+
+
+DTYPES = [
+    DType("float", TensorProto.FLOAT, np.dtype(np.float32), "float"),
+    DType("double", TensorProto.DOUBLE, np.dtype(np.float64), "double"),
+    DType("int8", TensorProto.INT8, np.dtype(np.int8), "int8_t"),
+    DType("int16", TensorProto.INT16, np.dtype(np.int16), "int16_t"),
+    DType("int32", TensorProto.INT32, np.dtype(np.int32), "int32_t"),
+    DType("int64", TensorProto.INT64, np.dtype(np.int64), "int64_t"),
+    DType("uint8", TensorProto.UINT8, np.dtype(np.uint8), "uint8_t"),
+    DType("uint16", TensorProto.UINT16, np.dtype(np.uint16), "uint16_t"),
+    DType("uint32", TensorProto.UINT32, np.dtype(np.uint32), "uint32_t"),
+    DType("uint64", TensorProto.UINT64, np.dtype(np.uint64), "uint64_t"),
+    DType("bool", TensorProto.BOOL, np.dtype(np.bool_), "uint8_t"),
+]
+BY_ONNX = {d.onnx: d for d in DTYPES}
+BY_NUMPY = {d.numpy: d for d in DTYPES}
+FLOAT, DOUBLE, INT64 = BY_ONNX[TensorProto.FLOAT], BY_ONNX[TensorProto.DOUBLE], BY_ONNX[TensorProto.INT64]
+
+
+def dtype_from_onnx(elem_type: int, what: str, node: Optional["Node"] = None) -> DType:
+    if elem_type not in BY_ONNX:
+        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
+        raise CompileError(f"{what} has data type {name}, which is not supported "
+                           f"(supported: {', '.join(d.name for d in DTYPES)})", node)
+    return BY_ONNX[elem_type]
+
+
+@dataclass(eq=False)
+class Value:
+    name: str
+    dtype: Optional[DType] = None
+    shape: Optional[Tuple[DimLike, ...]] = None
+    data: Optional[np.ndarray] = None      # known contents (constant, or symbolic sizes)
+    producer: Optional["Node"] = None
+
+    @property
+    def is_constant(self) -> bool:
+        """Contents fully known as numbers (an initializer or a folded result)."""
+        return self.data is not None and self.data.dtype != object
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"Value({self.name!r}, {self.dtype.name if self.dtype else None}, {self.shape})"
+
+
+@dataclass(eq=False)
+class Node:
+    op_type: str
+    name: str
+    inputs: List[Optional[Value]]
+    outputs: List[Optional[Value]]
+    attrs: Dict[str, Any] = field(default_factory=dict)
+    version: int = 1             # since_version of the ONNX schema this node follows
+    domain: str = ""
+
+    def input(self, i: int) -> Optional[Value]:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def output(self, i: int) -> Optional[Value]:
+        return self.outputs[i] if i < len(self.outputs) else None
+
+    def __repr__(self):
+        return f"Node({self.op_type}, {self.name!r})"
+
+
+@dataclass(eq=False)
+class Graph:
+    name: str
+    inputs: List[Value]           # runtime inputs only (initializers are constants)
+    outputs: List[Value]
+    nodes: List[Node]
+    opset: int
+    declared: Dict[str, Tuple[DType, Optional[tuple]]] = field(default_factory=dict)  # value_info
+
+    def consumers(self, value: Value) -> List[Node]:
+        return [n for n in self.nodes if any(v is value for v in n.inputs)]
+
+    def replace_uses(self, old: Value, new: Value) -> None:
+        for n in self.nodes:
+            n.inputs = [new if v is old else v for v in n.inputs]
+        self.outputs = [new if v is old else v for v in self.outputs]
+
+    def symbols(self) -> List[str]:
+        """Symbolic dims in order of first appearance over the graph inputs, left to right."""
+        seen: List[str] = []
+        for v in self.inputs:
+            for d in v.shape:
+                for s in (d.symbols() if isinstance(d, Dim) else []):
+                    if s not in seen:
+                        seen.append(s)
+        return seen

@@ -1,0 +1,87 @@
+"""Elementwise ops: Add, Sub, Mul, Div with NumPy broadcasting; Neg, Tanh, Sigmoid, Relu,
+LeakyRelu, Cast. All lower to one IR op, `Elementwise`, whose `kind` names the function; each
+emitter keeps the table of how a kind is written in its language.
+"""
+import numpy as np
+
+from ..ir import CompileError, dtype_from_onnx
+from . import ir, register, set_output
+
+BINARY = "Add Sub Mul Div"
+UNARY = "Neg Tanh Sigmoid Relu LeakyRelu"
+FLOAT_ONLY = {"Tanh", "Sigmoid", "LeakyRelu"}
+
+
+def broadcast(node, *shapes):
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        real = [d for d in dims if not (isinstance(d, int) and d == 1)]
+        if any(d != real[0] for d in real[1:]):
+            raise CompileError(f"shapes {' and '.join(str(list(s)) for s in shapes)} do not broadcast", node)
+        out.append(real[0] if real else 1)
+    return tuple(out)
+
+
+def infer_binary(node, graph):
+    a, b = node.inputs
+    if a.dtype != b.dtype:
+        raise CompileError(f"inputs have different types ({a.dtype.name}, {b.dtype.name})", node)
+    set_output(node, 0, a.dtype, broadcast(node, a.shape, b.shape))
+
+
+def infer_unary(node, graph):
+    x = node.input(0)
+    if node.op_type in FLOAT_ONLY and x.dtype.numpy.kind != "f":
+        raise CompileError(f"{node.op_type} on {x.dtype.name} is not supported", node)
+    set_output(node, 0, x.dtype, x.shape)
+
+
+def infer_cast(node, graph):
+    to = dtype_from_onnx(node.attrs["to"], "the target type of Cast", node)
+    set_output(node, 0, to, node.input(0).shape)
+
+
+def truncating_div(a, b):
+    """ONNX integer Div truncates toward zero (as C does); symbolic sizes divide exactly."""
+    if a.dtype == object or b.dtype == object:
+        return np.vectorize(lambda x, y: x // y, otypes=[object])(a, b)
+    if a.dtype.kind == "f":
+        return a / b
+    q = np.abs(a) // np.abs(b)
+    return np.where((a < 0) != (b < 0), -q, q).astype(a.dtype)
+
+
+FOLD = {
+    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": truncating_div,
+    "Neg": np.negative, "Tanh": np.tanh, "Relu": lambda x: np.maximum(x, 0),
+    "Sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+}
+
+
+def fold(node, *data):
+    if node.op_type == "LeakyRelu":
+        x = data[0]
+        return [np.where(x < 0, x * node.attrs.get("alpha", 0.01), x)]
+    return [FOLD[node.op_type](*data)]
+
+
+def fold_cast(node, x):
+    to = node.output(0).dtype.numpy
+    if x.dtype == object:
+        if to.kind not in "iu":
+            return None
+        return [x]
+    return [x.astype(to)]
+
+
+def lower(node, graph):
+    attrs = {"alpha": float(node.attrs.get("alpha", 0.01))} if node.op_type == "LeakyRelu" else {}
+    return [ir("Elementwise", node, node.inputs, node.outputs[:1], kind=node.op_type, **attrs)]
+
+
+register(BINARY, 7, infer=infer_binary, fold=fold, lower=lower, symbolic=True)
+register("Neg", 6, infer=infer_unary, fold=fold, lower=lower, symbolic=True)
+register("Tanh Sigmoid Relu LeakyRelu", 6, infer=infer_unary, fold=fold, lower=lower)
+register("Cast", 6, infer=infer_cast, fold=fold_cast, lower=lower, symbolic=True)

@@ -1,0 +1,98 @@
+"""Slice, opset 1 (attributes) and opset 10+ (inputs).
+
+With starts/ends/axes/steps known at compile time, Slice lowers to the IR op `Slice`: one
+normalized (start, end, step) per axis, clamped as the spec says, possibly in symbolic sizes
+(PyTorch's `out[:, -1, :]` gives start seq-1). The C emitter turns it into a strided copy.
+When starts/ends/steps/axes arrive at run time, it lowers to `DynamicSlice`, which normalizes
+them in the generated code; the output shape must then be declared by the model.
+"""
+from ..ir import CompileError
+from . import axis_of, declared_shape, ir, known, register, set_output
+
+BIG = 2**31  # ends at or beyond this mean "to the end" (PyTorch writes INT64_MAX)
+
+
+def normalize(node, dim, start, end, step):
+    """ONNX Slice semantics for one axis → (start, end, extent), end exclusive, clamped."""
+    if step == 0:
+        raise CompileError("slice step must not be 0", node)
+    try:
+        if start < 0:
+            start = start + dim
+        if isinstance(end, int) and end >= BIG:
+            end = dim
+        elif isinstance(end, int) and end <= -BIG:
+            end = -1
+        elif end < 0:
+            end = end + dim
+        if step > 0:
+            start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+            extent = max(end - start, 0)
+        else:
+            start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+            extent = max(start - end, 0)
+        if abs(step) != 1:
+            extent = (extent + abs(step) - 1) // abs(step)
+    except ValueError as e:  # a symbolic bound that cannot be resolved
+        raise CompileError(f"cannot resolve slice bounds: {e}", node)
+    return start, end, extent
+
+
+def _arguments(node):
+    """(starts, ends, axes, steps) as lists of ints, for the static forms."""
+    if node.version < 10:
+        starts, ends = node.attrs["starts"], node.attrs["ends"]
+        axes = node.attrs.get("axes", list(range(len(starts))))
+        return list(starts), list(ends), list(axes), [1] * len(starts)
+    starts, ends = [int(x) for x in node.input(1).data], [int(x) for x in node.input(2).data]
+    axes = [int(x) for x in node.input(3).data] if node.input(3) is not None else list(range(len(starts)))
+    steps = [int(x) for x in node.input(4).data] if node.input(4) is not None else [1] * len(starts)
+    return starts, ends, axes, steps
+
+
+def is_static(node) -> bool:
+    return node.version < 10 or all(v is None or (known(v) and v.is_constant) for v in node.inputs[1:])
+
+
+def per_axis(node, shape):
+    """[(start, end, step)] for every axis of the input, and the output shape."""
+    starts, ends, axes, steps = _arguments(node)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise CompileError("starts, ends, axes and steps differ in length", node)
+    bounds = [(0, d, 1) for d in shape]
+    out = list(shape)
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        a = axis_of(node, a, len(shape))
+        start, end, out[a] = normalize(node, shape[a], s, e, st)
+        bounds[a] = (start, end, st)
+    return bounds, out
+
+
+def infer(node, graph):
+    x = node.input(0)
+    if is_static(node):
+        shape = per_axis(node, x.shape)[1]
+    else:
+        shape = declared_shape(node, graph, 0, "run-time starts/ends")
+        if len(shape) != x.rank:
+            raise CompileError("declared output rank differs from the input's", node)
+    set_output(node, 0, x.dtype, shape)
+
+
+def fold(node, data, *rest):
+    if not is_static(node):
+        return None
+    bounds, _ = per_axis(node, data.shape)
+    index = tuple(slice(s, None if e < 0 else e, st) for s, e, st in bounds)
+    return [data[index]]
+
+
+def lower(node, graph):
+    x = node.input(0)
+    if is_static(node):
+        bounds, _ = per_axis(node, x.shape)
+        return [ir("Slice", node, [x], node.outputs, bounds=bounds)]
+    return [ir("DynamicSlice", node, node.inputs, node.outputs)]
+
+
+register("Slice", 1, infer=infer, fold=fold, lower=lower, symbolic=True)

@@ -1,0 +1,36 @@
+"""Shape inference with symbolic dims, and propagation of known contents.
+
+Walks the nodes in order; each op's rule sets its outputs' dtype and shape. When an op's inputs
+are known (constants, or small int tensors of symbolic sizes such as Shape's output), its fold
+rule computes the outputs too. That is what lets PyTorch's Shape → Gather → Concat → Reshape
+chains resolve to shapes in terms of `batch` and `seq` before anything is lowered.
+"""
+import numpy as np
+
+from ..dims import is_static
+from ..ir import CompileError
+from ..ops import lookup
+
+
+def run(graph) -> bool:
+    for node in graph.nodes:
+        opdef = lookup(node)
+        opdef.infer(node, graph)
+        for v in node.outputs:
+            if v is not None and (v.dtype is None or v.shape is None):
+                raise CompileError(f'could not infer the type of output "{v.name}"', node)
+        present = [v for v in node.inputs if v is not None]
+        if opdef.fold is None or not all(v.data is not None for v in present):
+            continue
+        if not (opdef.symbolic or all(v.is_constant for v in present)):
+            continue
+        if not all(is_static(d) for v in node.outputs if v is not None for d in v.shape):
+            continue  # contents of a tensor whose size is symbolic are left to run time
+        results = opdef.fold(node, *[v.data if v is not None else None for v in node.inputs])
+        for v, data in zip(node.outputs, results or []):
+            if v is not None and data is not None:
+                data = np.asarray(data)
+                if data.dtype != object:
+                    data = data.astype(v.dtype.numpy)
+                v.data = data
+    return True

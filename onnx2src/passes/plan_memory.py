@@ -1,0 +1,81 @@
+"""Memory planning for the C target: one static arena per dtype, buffers reused by liveness.
+
+Values joined by `View` nodes share one storage. A storage is the caller's buffer (a graph input
+or output), a weight, or a slot in the arena of its dtype. Slots are placed largest first, each
+just above every already placed slot whose lifetime overlaps its own. Sizes are polynomials in
+the dims' bounds, and each offset is kept as "the max of those slots' ends", so the layout stays
+valid when the user overrides a bound with -D at C build time.
+"""
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ..dims import evaluate, product, upper_bound
+
+
+@dataclass(eq=False)
+class Storage:
+    values: list
+    kind: str = "arena"            # arena | input | output | weight
+    dtype: object = None
+    size: object = 0               # elements, a polynomial in the bounds
+    first: int = 0                 # node index of the first write
+    last: int = 0                  # node index of the last read
+    below: List["Storage"] = field(default_factory=list)  # slots this one is placed above
+    index: Optional[int] = None    # order within its arena
+
+
+def run(graph) -> bool:
+    storage = {}  # id(value) -> Storage
+
+    def of(v):
+        if id(v) not in storage:
+            kind = ("input" if any(v is i for i in graph.inputs) else
+                    "output" if any(v is o for o in graph.outputs) else
+                    "weight" if v.is_constant else "arena")
+            storage[id(v)] = Storage([v], kind, v.dtype)
+        return storage[id(v)]
+
+    for v in graph.inputs + graph.outputs:
+        of(v)
+    for node in graph.nodes:
+        for v in node.inputs + node.outputs:
+            if v is not None:
+                of(v)
+        if node.op_type != "View":
+            continue
+        src, dst = of(node.inputs[0]), of(node.outputs[0])
+        if src.kind != "arena" and dst.kind != "arena":
+            node.op_type = "Copy"  # e.g. an output that is a reshaped input: needs its own bytes
+            continue
+        merged = src if src.kind != "arena" else dst if dst.kind != "arena" else src
+        other = dst if merged is src else src
+        merged.values += other.values
+        for v in other.values:
+            storage[id(v)] = merged
+
+    slots = {}
+    for i, node in enumerate(graph.nodes):
+        for v in node.outputs:
+            if v is not None and storage[id(v)].kind == "arena":
+                s = storage[id(v)]
+                if id(s) not in slots:  # first write; views of it hold as many elements
+                    slots[id(s)] = s
+                    s.first, s.size = i, upper_bound(product(v.shape))
+        for v in node.inputs:
+            if v is not None and storage[id(v)].kind == "arena":
+                storage[id(v)].last = i
+    for s in slots.values():
+        s.last = max(s.last, s.first)
+
+    graph.storage = storage
+    graph.arenas = {}
+    for dtype in sorted({s.dtype.name for s in slots.values()}):
+        members = [s for s in slots.values() if s.dtype.name == dtype]
+        members.sort(key=lambda s: (-evaluate(s.size, graph.bounds), s.first))
+        placed = []
+        for s in members:
+            s.below = [p for p in placed if p.first <= s.last and s.first <= p.last]
+            s.index = len(placed)
+            placed.append(s)
+        graph.arenas[dtype] = placed
+    return True

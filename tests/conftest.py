@@ -1,0 +1,63 @@
+"""Shared test helpers: compile a model to both targets and compare with a reference."""
+import os
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from onnx2src import generate
+from onnx2src.harness import CModel, Interface, load_numpy
+
+TARGETS = ("numpy", "c")
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def save(model, directory, name="model"):
+    """Write a ModelProto into `directory`; return the path. Paths pass through."""
+    if isinstance(model, (str, os.PathLike)):
+        return str(model)
+    path = os.path.join(str(directory), f"{name}.onnx")
+    onnx.save(model, path)
+    return path
+
+
+def build(path, target, workdir, name="model", max_dims=None):
+    """A callable running the generated code of one target: inputs → list of outputs."""
+    files = generate(path, target, name=name, max_dims=max_dims)
+    os.makedirs(workdir, exist_ok=True)
+    if target == "numpy":
+        module = load_numpy(files[f"{name}.py"], name, str(workdir))
+        return lambda *xs: list(module.run(*xs))
+    return CModel(files, name, Interface(path, max_dims), str(workdir))
+
+
+def ort_run(path, inputs):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return sess.run(None, dict(zip(names, inputs)))
+
+
+def assert_close(actual, expected, what=""):
+    assert len(actual) == len(expected), what
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.shape == e.shape, f"{what} output {i}: shape {a.shape} != {e.shape}"
+        assert a.dtype == e.dtype, f"{what} output {i}: dtype {a.dtype} != {e.dtype}"
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, e, rtol=RTOL, atol=ATOL, err_msg=f"{what} output {i}")
+        else:
+            np.testing.assert_array_equal(a, e, err_msg=f"{what} output {i}")
+
+
+def max_error(actual, expected):
+    return max((float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(e, np.float64))))
+                for a, e in zip(actual, expected) if np.asarray(a).size), default=0.0)
+
+
+@pytest.fixture(params=TARGETS)
+def target(request):
+    return request.param

@@ -1,0 +1,64 @@
+"""The ONNX backend node tests of every op onnx2src supports, in both targets, compared with
+the expected outputs the cases carry (built by onnx's reference implementation).
+
+Cases that use a data type onnx2src does not support (float16, bfloat16, float8, int4,
+strings...) or Dropout in training mode must be refused with a CompileError, not miscompiled.
+"""
+import numpy as np
+import onnx
+from onnx import numpy_helper
+import pytest
+from onnx.backend.test.case.node import collect_testcases
+
+from onnx2src.ir import BY_ONNX, CompileError
+
+from conftest import assert_close, build, save
+
+OPS = set("""Gemm Slice Constant Identity Transpose Squeeze Unsqueeze Reshape Flatten Concat Gather
+Shape ConstantOfShape Expand Cast MatMul Add Sub Mul Div Neg Tanh Sigmoid Relu LeakyRelu Softmax
+LogSoftmax Dropout RNN LSTM GRU""".split())
+
+
+def _cases():
+    out = []
+    for case in collect_testcases():
+        nodes = case.model.graph.node
+        if len(nodes) == 1 and nodes[0].op_type in OPS and case.name != "test_identity_sequence" \
+                and case.name != "test_identity_opt":
+            out.append(case)
+    return sorted(out, key=lambda c: c.name)
+
+
+CASES = _cases()
+
+
+def unsupported_reason(case):
+    """Why onnx2src must refuse this case, or None if it must compile and match."""
+    g = case.model.graph
+    for vi in list(g.input) + list(g.output):
+        if vi.type.tensor_type.elem_type not in BY_ONNX:
+            return "data type"
+    for a in g.node[0].attribute:
+        if a.name == "to" and a.i not in BY_ONNX:
+            return "data type"
+    if g.node[0].op_type == "Dropout" and len(g.node[0].input) > 2:
+        return "training mode"
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_node_case(case, target, tmp_path):
+    path = save(case.model, tmp_path)
+    reason = unsupported_reason(case)
+    if reason:
+        with pytest.raises(CompileError):
+            build(path, target, tmp_path / target)
+        return
+    run = build(path, target, tmp_path / target)
+    for inputs, expected in case.data_sets:
+        inputs, expected = [_array(x) for x in inputs], [_array(x) for x in expected]
+        assert_close(run(*inputs), expected, case.name)
+
+
+def _array(x):
+    return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)
