@@ -89,6 +89,7 @@ class Node:
     attrs: Dict[str, Any] = field(default_factory=dict)
     version: int = 1             # since_version of the ONNX schema this node follows
     domain: str = ""
+    scratch: List[Value] = field(default_factory=list)  # IR only: working memory for one node
 
     def input(self, i: int) -> Optional[Value]:
         return self.inputs[i] if i < len(self.inputs) else None

@@ -7,12 +7,13 @@ skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 from .. import __version__
 from ..dims import evaluate, is_static, product, render
 from ..ops import strides
+from ..ops.recurrent import GATES
 from . import environment
 from .literals import c_initializer, c_number
 from .naming import Namer, comment, identifier
 
-LIBM = {"float": {"exp": "expf", "tanh": "tanhf", "log": "logf"},
-        "double": {"exp": "exp", "tanh": "tanh", "log": "log"}}
+LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")},
+        "double": {f: f for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")}}
 
 # How each Elementwise kind is written; x0, x1 are the operands already loaded.
 EXPRESSIONS = {
@@ -20,6 +21,15 @@ EXPRESSIONS = {
     "Tanh": "{tanh}(x0)", "Sigmoid": "{one} / ({one} + {exp}(-x0))",
     "Relu": "x0 > 0 ? x0 : 0", "LeakyRelu": "x0 < 0 ? x0 * {alpha} : x0",
     "Cast": "({ctype})x0", "Cast:bool": "(uint8_t)(x0 != 0)",
+}
+# Activations of RNN/LSTM/GRU, written over a variable {x}.
+ACTIVATIONS = {
+    "Relu": "{x} > 0 ? {x} : 0", "Tanh": "{tanh}({x})", "Sigmoid": "{one} / ({one} + {exp}(-{x}))",
+    "Affine": "{alpha} * {x} + {beta}", "LeakyRelu": "{x} >= 0 ? {x} : {alpha} * {x}",
+    "ThresholdedRelu": "{x} > {alpha} ? {x} : 0", "ScaledTanh": "{alpha} * {tanh}({beta} * {x})",
+    "HardSigmoid": "{fmin}({fmax}({alpha} * {x} + {beta}, 0), {one})",
+    "Elu": "{x} >= 0 ? {x} : {alpha} * ({exp}({x}) - {one})",
+    "Softsign": "{x} / ({one} + {fabs}({x}))", "Softplus": "{log1p}({exp}({x}))",
 }
 ERRORS = [("OK", 0, "success"),
           ("EDIM", 1, "a dimension argument is below 1 or above its bound"),
@@ -201,6 +211,36 @@ class Source:
                 "x_index": "offset" + "".join(f" + i{k}*step[{k}]*strides[{k}]" for k in range(x.rank)),
                 "in_strides": [self.dim(s) for s in xs], "n_args": self.dim(product(node.inputs[1].shape)),
                 "has_axes": node.input(3) is not None, "has_steps": node.input(4) is not None}
+
+
+    def ctx_Recurrent(self, node):
+        a = node.attrs
+        dtype = node.inputs[0].dtype
+        H, I, G = a["hidden"], a["input_size"], GATES[a["cell"]]
+        seq, batch, D = self.dim(a["seq"]), self.dim(a["batch"]), len(a["directions"])
+        fn = dict(LIBM[dtype.name], one=c_number(1, dtype))
+        names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
+        v = dict(zip(names, [None if x is None else self.value(x) for x in node.inputs] + [None] * 8))
+        clip = None if a["clip"] is None else c_number(a["clip"], dtype)
+        dirs = []
+        for d, kind in enumerate(a["directions"]):
+            acts = [ACTIVATIONS[name].format(x="{x}", alpha=c_number(al or 0, dtype),
+                                             beta=c_number(be or 0, dtype), **fn)
+                    for name, al, be in a["activations"][d]]
+            if a["layout"]:
+                y_row, state_row = f"((b*{seq} + t)*{D} + {d})*{H}", f"(b*{D} + {d})*{H}"
+            else:
+                y_row, state_row = f"((t*{D} + {d})*{batch} + b)*{H}", f"({d}*{batch} + b)*{H}"
+            dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": y_row,
+                         "state_row": state_row, "W": f"{v['W']} + {d * G * H * I}",
+                         "R": f"{v['R']} + {d * G * H * H}", "B": f"{v['B']} + {d * 2 * G * H}",
+                         "P": v["P"] and f"{v['P']} + {d * 3 * H}"})
+        return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3,
+                "scratch": [self.value(x) for x in node.scratch], "dirs": dirs,
+                "seq": seq, "batch": batch, "H": H, "I": I, "ctype": dtype.c, "GH": G * H, "ZR": 2 * H, "H2": 2 * H,
+                "H3": 3 * H, "acc": "double" if dtype.name == "double" else dtype.c,
+                "x_row": f"(b*{seq} + t)*{I}" if a["layout"] else f"(t*{batch} + b)*{I}",
+                "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
 
 
 def broadcast_strides(shape, out_shape):

@@ -4,6 +4,7 @@ Python here only names things and renders values; each IR op's code is in
 templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py.j2.
 """
 from .. import __version__
+from ..ops.recurrent import GATES
 from ..dims import Dim, render
 from . import environment
 from .literals import py_array, py_number
@@ -16,6 +17,16 @@ EXPRESSIONS = {
     "Neg": "-{0}", "Tanh": "np.tanh({0})", "Sigmoid": "_sigmoid({0})",
     "Relu": "np.maximum({0}, 0)", "LeakyRelu": "np.where({0} < 0, {0} * {alpha}, {0})",
     "Cast": "{0}.astype(np.{dtype})",
+}
+# Activations of RNN/LSTM/GRU; {x} is the argument, a plain name.
+ACTIVATIONS = {
+    "Relu": "np.maximum({x}, 0)", "Tanh": "np.tanh({x})", "Sigmoid": "_sigmoid({x})",
+    "Affine": "{alpha} * {x} + {beta}", "LeakyRelu": "np.where({x} >= 0, {x}, {alpha} * {x})",
+    "ThresholdedRelu": "np.where({x} > {alpha}, {x}, 0)",
+    "ScaledTanh": "{alpha} * np.tanh({beta} * {x})",
+    "HardSigmoid": "np.clip({alpha} * {x} + {beta}, 0, 1)",
+    "Elu": "np.where({x} >= 0, {x}, {alpha} * np.expm1(np.minimum({x}, 0)))",
+    "Softsign": "{x} / (1 + np.abs({x}))", "Softplus": "np.logaddexp(0, {x})",
 }
 HELPERS = {"Div:int": "trunc_div", "Sigmoid": "sigmoid", "DynamicSlice": "dynamic_slice"}
 
@@ -96,8 +107,22 @@ class Module:
         return {"values": "[" + ", ".join(self.dim(d) for d in node.attrs["values"].reshape(-1)) + "]"}
 
     def ctx_Recurrent(self, node):
-        from .recurrent_numpy import context
-        return context(self, node)
+        a = node.attrs
+        dtype = node.inputs[0].dtype
+        self.helper("Sigmoid")
+        acts = [[ACTIVATIONS[name].format(x="{x}", alpha=py_number(alpha or 0, dtype),
+                                          beta=py_number(beta or 0, dtype))
+                 for name, alpha, beta in per_dir] for per_dir in a["activations"]]
+        names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
+        return {"v": dict(zip(names, [self.value(v) for v in node.inputs] + [None] * 8)),
+                "Y": [self.value(v) for v in node.outputs] + [None] * 3,
+                "seq": self.dim(a["seq"]), "batch": self.dim(a["batch"]), "H": a["hidden"],
+                "dirs": [{"index": d, "reverse": kind == "reverse", "acts": acts[d]}
+                         for d, kind in enumerate(a["directions"])],
+                "n_dirs": len(a["directions"]),
+                "clip": None if a["clip"] is None else py_number(a["clip"], dtype),
+                "gate": [f"{g * a['hidden']}:{(g + 1) * a['hidden']}" for g in range(4)],
+                "GH": GATES[a["cell"]] * a["hidden"], "ZR": 2 * a["hidden"]}
 
 
 def emit(graph, name: str, source: str):

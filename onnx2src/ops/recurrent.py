@@ -1,0 +1,115 @@
+"""RNN, LSTM and GRU (opsets 7, 14, 22), lowered to one IR op, `Recurrent`.
+
+Lowering resolves everything the spec leaves implicit, so each emitter implements the
+recurrence once for all three cells: the direction list, the per-direction activations with
+their alpha/beta (defaults filled in, consumed in order by the activations that take them, as
+onnxruntime does), clip, input_forget, linear_before_reset, and a zero bias when B is absent.
+Inputs keep the ONNX order: X, W, R, B, sequence_lens, initial_h, initial_c, P.
+"""
+import numpy as np
+
+from ..ir import CompileError, Value
+from . import ir, register, set_output
+
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
+# activation → (default alpha, default beta); None where the function takes no such parameter
+PARAMETERS = {
+    "Relu": (None, None), "Tanh": (None, None), "Sigmoid": (None, None),
+    "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None), "ThresholdedRelu": (1.0, None),
+    "ScaledTanh": (1.0, 1.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
+    "Softsign": (None, None), "Softplus": (None, None),
+}
+DIRECTIONS = {"forward": ["forward"], "reverse": ["reverse"], "bidirectional": ["forward", "reverse"]}
+
+
+def _directions(node):
+    direction = node.attrs.get("direction", "forward")
+    if direction not in DIRECTIONS:
+        raise CompileError(f"direction {direction!r} is not one of forward, reverse, bidirectional", node)
+    return DIRECTIONS[direction]
+
+
+def _sizes(node):
+    x, w, r = node.input(0), node.input(1), node.input(2)
+    layout = node.attrs.get("layout", 0)
+    if layout not in (0, 1):
+        raise CompileError(f"layout {layout} is not 0 or 1", node)
+    if x.rank != 3 or w.rank != 3 or r.rank != 3:
+        raise CompileError("X, W and R must be 3-D", node)
+    seq, batch = (x.shape[1], x.shape[0]) if layout else (x.shape[0], x.shape[1])
+    hidden = node.attrs.get("hidden_size", r.shape[2])
+    gates = GATES[node.op_type]
+    dirs = len(_directions(node))
+    if w.shape[0] != dirs or w.shape[1] != gates * hidden or r.shape[1] != gates * hidden or r.shape[2] != hidden:
+        raise CompileError(f"W {list(w.shape)} / R {list(r.shape)} do not fit {dirs} direction(s) of "
+                           f"{gates} gate(s) with hidden_size {hidden}", node)
+    return layout, seq, batch, x.shape[2], hidden, dirs
+
+
+def _activations(node):
+    """[[(name, alpha, beta), ...] per direction]"""
+    per_dir = len(DEFAULT_ACTIVATIONS[node.op_type])
+    dirs = len(_directions(node))
+    names = node.attrs.get("activations", DEFAULT_ACTIVATIONS[node.op_type] * dirs)
+    if len(names) == per_dir and dirs == 2 and "activations" in node.attrs:
+        names = list(names) * 2
+    if len(names) != per_dir * dirs:
+        raise CompileError(f"expected {per_dir * dirs} activations, got {len(names)}", node)
+    alphas = list(node.attrs.get("activation_alpha", []))
+    betas = list(node.attrs.get("activation_beta", []))
+    resolved = []
+    for name in names:
+        canonical = {k.lower(): k for k in PARAMETERS}.get(name.lower())
+        if canonical is None:
+            raise CompileError(f"activation {name!r} is not one of the spec's", node)
+        alpha, beta = PARAMETERS[canonical]
+        if alpha is not None and alphas:
+            alpha = alphas.pop(0)
+        if beta is not None and betas:
+            beta = betas.pop(0)
+        resolved.append((canonical, alpha, beta))
+    return [resolved[i * per_dir:(i + 1) * per_dir] for i in range(dirs)]
+
+
+def infer(node, graph):
+    layout, seq, batch, _, hidden, dirs = _sizes(node)
+    x = node.input(0)
+    if x.dtype.name not in ("float", "double"):
+        raise CompileError(f"{node.op_type} on {x.dtype.name} is not supported", node)
+    y = (batch, seq, dirs, hidden) if layout else (seq, dirs, batch, hidden)
+    state = (batch, dirs, hidden) if layout else (dirs, batch, hidden)
+    set_output(node, 0, x.dtype, y)
+    set_output(node, 1, x.dtype, state)
+    set_output(node, 2, x.dtype, state)
+    _activations(node)
+
+
+def lower(node, graph):
+    layout, seq, batch, size, hidden, dirs = _sizes(node)
+    x, w = node.input(0), node.input(1)
+    inputs = [node.input(i) for i in range(8)]
+    if inputs[3] is None:
+        zeros = np.zeros((dirs, 2 * GATES[node.op_type] * hidden), dtype=x.dtype.numpy)
+        inputs[3] = Value(f"{node.name}_zero_bias", x.dtype, zeros.shape, zeros)
+    if node.op_type != "LSTM":
+        inputs = inputs[:6]
+    if inputs[4] is not None and inputs[4].dtype.name not in ("int32", "int64"):
+        raise CompileError("sequence_lens must be int32 or int64", node)
+    clip = node.attrs.get("clip")
+    outputs = [node.output(i) for i in range(3 if node.op_type == "LSTM" else 2)]
+    lowered = ir("Recurrent", node, inputs, outputs, cell=node.op_type, layout=layout,
+               seq=seq, batch=batch, input_size=size, hidden=hidden,
+               directions=_directions(node), activations=_activations(node),
+               clip=None if clip is None else float(clip),
+               input_forget=bool(node.attrs.get("input_forget", 0)),
+               linear_before_reset=bool(node.attrs.get("linear_before_reset", 0)))
+    gates = GATES[node.op_type]
+    scratch = [("h", (batch, hidden)), ("gates", (gates + 1, hidden))]
+    if node.op_type == "LSTM":
+        scratch.append(("c", (batch, hidden)))
+    lowered.scratch = [Value(f"{node.name}_{what}", x.dtype, shape) for what, shape in scratch]
+    return [lowered]
+
+
+register("RNN GRU LSTM", 7, infer=infer, lower=lower)

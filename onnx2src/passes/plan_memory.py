@@ -38,7 +38,7 @@ def run(graph) -> bool:
     for v in graph.inputs + graph.outputs:
         of(v)
     for node in graph.nodes:
-        for v in node.inputs + node.outputs:
+        for v in node.inputs + node.outputs + node.scratch:
             if v is not None:
                 of(v)
         if node.op_type != "View":
@@ -55,7 +55,7 @@ def run(graph) -> bool:
 
     slots = {}
     for i, node in enumerate(graph.nodes):
-        for v in node.outputs:
+        for v in node.outputs + node.scratch:
             if v is not None and storage[id(v)].kind == "arena":
                 s = storage[id(v)]
                 if id(s) not in slots:  # first write; views of it hold as many elements
