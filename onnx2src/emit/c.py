@@ -250,14 +250,13 @@ def broadcast_strides(shape, out_shape):
     return [0] * pad + [0 if (is_static(d) and d == 1) else s for d, s in zip(shape, own)]
 
 
-def max_of(terms, upper) -> str:
-    """C constant expression for the largest of `terms` (0 if none)."""
-    if not terms:
-        return "0"
-    text = terms[-1]
-    for t in reversed(terms[:-1]):
-        text = f"{upper}_MAX2({t}, {text})"
-    return text
+def max_chain(name, terms, upper):
+    """Enumerators defining `name` as the largest of `terms` (0 if none). Each step takes the
+    max of the previous step and one term, so no macro argument is ever expanded twice over."""
+    if len(terms) <= 1:
+        return [(name, terms[0] if terms else "0")]
+    steps = [(f"{name}_{i}", f"{upper}_MAX2({name}_{i - 1}, {t})" if i else t) for i, t in enumerate(terms[:-1])]
+    return steps + [(name, f"{upper}_MAX2({steps[-1][0]}, {terms[-1]})")]
 
 
 def offset_ptr(pointer: str, index: str) -> str:
@@ -290,13 +289,15 @@ def emit(graph, name: str, source: str):
     for dtype_name, slots in graph.arenas.items():
         dtype, tag = slots[0].dtype, f"{upper}_%s_{dtype_name.upper()}_%d"
         ends = {id(s): f"{tag % ('OFF', s.index)} + {tag % ('SIZE', s.index)}" for s in slots}
-        entries = [{"index": s.index, "size": src.bound(s.size),
-                    "offset": max_of([ends[id(b)] for b in s.below], upper)} for s in slots]
+        enumerators = []
+        for s in slots:
+            enumerators.append((tag % ("SIZE", s.index), f"{upper}_ALIGN({src.bound(s.size)})"))
+            enumerators += max_chain(tag % ("OFF", s.index), [ends[id(b)] for b in s.below], upper)
+        enumerators += max_chain(f"{upper}_ARENA_{dtype_name.upper()}", list(ends.values()), upper)
         total = _arena_elements(slots, graph.bounds)
         arena_bytes += total * dtype.numpy.itemsize
         arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),
-                       "slots": entries, "total": max_of(list(ends.values()), upper),
-                       "elements_default": total})
+                       "enumerators": enumerators, "elements_default": total})
     weight_bytes = sum(int(v.data.nbytes) for s in {id(s): s for s in graph.storage.values()}.values()
                        if s.kind == "weight" for v in s.values[:1])
 

@@ -62,7 +62,7 @@ def py_number(value, dtype: DType) -> str:
 
 def py_array(data: np.ndarray, indent: str = "    ") -> str:
     """An expression rebuilding `data` exactly: np.frombuffer over its bytes in hex."""
-    data = np.ascontiguousarray(data)
+    data = np.asarray(data)
     raw = data.astype(data.dtype.newbyteorder("<")).tobytes().hex()
     chunks = [raw[i:i + LINE] for i in range(0, len(raw), LINE)] or [""]
     body = "\n".join(f'{indent}"{c}"' for c in chunks)

@@ -101,9 +101,10 @@ def infer_reshape(node, graph):
         set_output(node, 0, x.dtype, declared_shape(node, graph, 0, "a run-time shape input"))
         return
     allow_zero = node.attrs.get("allowzero", 0)
+    target = [d if isinstance(d, Dim) else int(d) for d in target]
     shape = [x.shape[i] if (isinstance(d, int) and d == 0 and not allow_zero) else d
              for i, d in enumerate(target)]
-    unknown = [i for i, d in enumerate(shape) if isinstance(d, (int, np.integer)) and d == -1]
+    unknown = [i for i, d in enumerate(shape) if isinstance(d, int) and d == -1]
     if len(unknown) > 1:
         raise CompileError("more than one -1 in the target shape", node)
     total = product(x.shape)
@@ -113,7 +114,6 @@ def infer_reshape(node, graph):
             shape[unknown[0]] = total // rest
         except (ValueError, ZeroDivisionError) as e:
             raise CompileError(f"cannot infer the -1 in the target shape: {e}", node)
-    shape = [d if isinstance(d, Dim) else int(d) for d in shape]
     if product(shape) != total:
         raise CompileError(f"cannot reshape {list(x.shape)} to {shape}", node)
     set_output(node, 0, x.dtype, shape)

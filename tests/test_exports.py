@@ -1,0 +1,35 @@
+"""Real PyTorch exports (tests/exports, made by make_exports.py with torch 2.13): nn.RNN
+(tanh, relu), nn.LSTM and nn.GRU; 1-3 layers; uni- and bidirectional; batch_first or not;
+with and without an initial state; heads on the last step, on every step or none; both
+exporters (dynamo=False at opset 14, dynamo=True with external weights). Each compiles in both
+targets and matches onnxruntime at every (batch, seq) the export was verified at."""
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import assert_close, build, ort_run
+
+HERE = os.path.join(os.path.dirname(__file__), "exports")
+MANIFEST = json.load(open(os.path.join(HERE, "manifest.json")))
+
+
+def random_inputs(path, sizes, seed):
+    rng = np.random.default_rng(seed)
+    graph = onnx.load(path, load_external_data=False).graph
+    inputs = []
+    for vi in graph.input:
+        shape = [sizes[d.dim_param] if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
+        inputs.append(rng.standard_normal(shape).astype(np.float32))
+    return inputs
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
+def test_export(entry, target, tmp_path):
+    path = os.path.join(HERE, entry["file"])
+    run = build(path, target, tmp_path)
+    for seed, sizes in enumerate(entry["verified_sizes"]):
+        inputs = random_inputs(path, sizes, seed)
+        assert_close(run(*inputs), ort_run(path, inputs), f"{entry['file']} at {sizes}")
