@@ -13,11 +13,13 @@ from . import ir, register, set_output
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
-# activation → (default alpha, default beta); None where the function takes no such parameter
+# activation → (default alpha, default beta); None where the function takes no such parameter.
+# The defaults are onnxruntime's, which we match: where the spec defers to the standalone ops
+# (ThresholdedRelu alpha 1, Affine alpha 1), onnxruntime uses 0.
 PARAMETERS = {
     "Relu": (None, None), "Tanh": (None, None), "Sigmoid": (None, None),
-    "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None), "ThresholdedRelu": (1.0, None),
-    "ScaledTanh": (1.0, 1.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
+    "Affine": (0.0, 0.0), "LeakyRelu": (0.01, None), "ThresholdedRelu": (0.0, None),
+    "ScaledTanh": (0.0, 0.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
     "Softsign": (None, None), "Softplus": (None, None),
 }
 DIRECTIONS = {"forward": ["forward"], "reverse": ["reverse"], "bidirectional": ["forward", "reverse"]}
