@@ -5,11 +5,15 @@ expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the 
 skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
 from .. import __version__
-from ..dims import evaluate, is_static, product, render
+from ..dims import Dim, evaluate, is_static, product, render
 from ..ops import strides
 from ..ops.recurrent import GATES
+from ..passes import pack_weights
 from . import environment
+from ..ir import DTYPES
 from .literals import c_initializer, c_number
+
+BY_NAME = {d.name: d for d in DTYPES}
 from .naming import Namer, comment, identifier
 
 LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")},
@@ -18,13 +22,13 @@ LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "f
 # How each Elementwise kind is written; x0, x1 are the operands already loaded.
 EXPRESSIONS = {
     "Add": "x0 + x1", "Sub": "x0 - x1", "Mul": "x0 * x1", "Div": "x0 / x1", "Neg": "-x0",
-    "Tanh": "{tanh}(x0)", "Sigmoid": "{one} / ({one} + {exp}(-x0))",
+    "Tanh": "{tanh}(x0)", "Sigmoid": "{sigmoid_x0}",
     "Relu": "x0 > 0 ? x0 : 0", "LeakyRelu": "x0 < 0 ? x0 * {alpha} : x0",
     "Cast": "({ctype})x0", "Cast:bool": "(uint8_t)(x0 != 0)",
 }
 # Activations of RNN/LSTM/GRU, written over a variable {x}.
 ACTIVATIONS = {
-    "Relu": "{x} > 0 ? {x} : 0", "Tanh": "{tanh}({x})", "Sigmoid": "{one} / ({one} + {exp}(-{x}))",
+    "Relu": "{x} > 0 ? {x} : 0", "Tanh": "{tanh}({x})", "Sigmoid": "{sigmoid}",
     "Affine": "{alpha} * {x} + {beta}", "LeakyRelu": "{x} >= 0 ? {x} : {alpha} * {x}",
     "ThresholdedRelu": "{x} > {alpha} ? {x} : 0", "ScaledTanh": "{alpha} * {tanh}({beta} * {x})",
     "HardSigmoid": "{fmin}({fmax}({alpha} * {x} + {beta}, 0), {one})",
@@ -38,11 +42,26 @@ ERRORS = [("OK", 0, "success"),
 
 
 class Source:
-    def __init__(self, graph, name):
+    def __init__(self, graph, name, approximate=False):
         self.graph, self.name = graph, name
         self.names = Namer({name})
         self.weights, self.pointers = [], []
         self.upper = name.upper()
+        self.kernels = {}          # dtype name -> kernels used ("gemm", "pack")
+        self.vmath = False         # whether the float activations of templates/c/vmath.c are used
+        self.approximate = approximate
+
+    def use(self, dtype, *kernels):
+        self.kernels.setdefault(dtype.name, set()).update(kernels)
+
+    def functions(self, dtype):
+        """Names of the math functions for `dtype`: our vectorizable float activations, or libm."""
+        if dtype.name != "float":
+            return dict(LIBM["double"], one="1.0", sigmoid="1.0 / (1.0 + exp(-{x}))")
+        self.vmath = True
+        fast = "fast_" if self.approximate else ""
+        return dict(LIBM["float"], one="1.0f", exp="o2s_expf", tanh=f"o2s_{fast}tanhf",
+                    sigmoid=f"o2s_{fast}sigmoidf({{x}})")
 
     # -- names ---------------------------------------------------------------------------------
     def dim(self, d) -> str:
@@ -84,7 +103,7 @@ class Source:
         out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
         ctx = {"op": node.op_type.lower(), "a": node.attrs, "err": self.upper + "_",
                "comment": comment(f'{node.attrs["onnx_op"]} "{node.name}" (opset {node.version})'),
-               "i": [self.value(v) for v in node.inputs], "o": [self.value(v) for v in node.outputs]}
+               "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs)}
         if out is not None:
             ctx.update(ctype=out.dtype.c, count=self.dim(product(out.shape)),
                        dims=self.dims_comment(out.shape))
@@ -123,9 +142,9 @@ class Source:
         if kind == "Cast" and out.dtype.name == "bool":
             kind = "Cast:bool"
         src = node.inputs[0].dtype
-        fn = LIBM.get(src.name, LIBM["double"])
-        expr = EXPRESSIONS[kind].format(alpha=c_number(node.attrs.get("alpha", 0), src),
-                                        one=c_number(1, src), ctype=out.dtype.c, **fn)
+        fn = self.functions(src) if kind in ("Tanh", "Sigmoid") else {}
+        expr = EXPRESSIONS[kind].format(alpha=c_number(node.attrs.get("alpha", 0), src), ctype=out.dtype.c,
+                                        sigmoid_x0=fn.get("sigmoid", "").replace("{x}", "x0"), **fn)
         return {"extents": extents, "y_index": idx[0], "x_index": idx[1:],
                 "x_ctype": [v.dtype.c for v in node.inputs], "expr": expr}
 
@@ -165,30 +184,32 @@ class Source:
         return {"parts": parts}
 
     def ctx_Gemm(self, node):
-        a = node.attrs
-        out = node.outputs[0]
+        a, out = node.attrs, node.outputs[0]
+        packed = a["packed"]["B"]
+        pack = not packed.is_constant
+        self.use(out.dtype, "gemm", *(["pack"] if pack else []))
         alpha, beta = c_number(a["alpha"], out.dtype), c_number(a["beta"], out.dtype)
-        y = "acc" if a["alpha"] == 1 else f"{alpha} * acc"
+        has_c = a["c_strides"] is not None and a["beta"] != 0
         formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
-        if a["c_strides"] and a["beta"] != 0:
-            c = f"{self.value(node.inputs[2])}[{index2('m', a['c_strides'][0], 'n', a['c_strides'][1], self.dim)}]"
-            y += f" + {c}" if a["beta"] == 1 else f" + {beta} * {c}"
+        if has_c:
             formula += " + " + ("" if a["beta"] == 1 else f"{beta} * ") + "C[m][n]"
         batch, (a_base, b_base, y_base) = self.loops(
             [b[0] for b in a["batch"]], *[(0, [b[k] for b in a["batch"]]) for k in (1, 2, 3)])
-        return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]),
-                "acc": "double" if out.dtype.name == "double" else out.dtype.c,
-                "formula": formula, "y_expr": y, "batch": batch,
+        return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]), "t": out.dtype.name,
+                "formula": formula, "batch": batch, "pack": pack, "packed": self.value(packed),
+                "alpha": alpha, "beta": beta if has_c else c_number(0, out.dtype),
                 "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
-                "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base),
+                "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base) if pack else None,
                 "y_ptr": offset_ptr(self.value(out), y_base),
-                "a_index": index2("m", a["a_strides"][0], "k", a["a_strides"][1], self.dim),
-                "b_index": index2("k", a["b_strides"][0], "n", a["b_strides"][1], self.dim)}
+                "c_ptr": self.value(node.inputs[2]) if has_c else "NULL",
+                "a_strides": [self.dim(x) for x in a["a_strides"]],
+                "b_strides": [self.dim(x) for x in a["b_strides"]],
+                "c_strides": [self.dim(x) for x in a["c_strides"]] if has_c else ["0", "0"]}
 
     def ctx_Softmax(self, node):
         a, dtype = node.attrs, node.outputs[0].dtype
         return {"outer": self.dim(a["outer"]), "n": self.dim(a["n"]), "inner": self.dim(a["inner"]),
-                **LIBM.get(dtype.name, LIBM["double"])}
+                **LIBM["float" if dtype.name == "float" else "double"]}
 
     def ctx_Gather(self, node):
         data, indices = node.inputs
@@ -217,30 +238,68 @@ class Source:
         a = node.attrs
         dtype = node.inputs[0].dtype
         H, I, G = a["hidden"], a["input_size"], GATES[a["cell"]]
-        seq, batch, D = self.dim(a["seq"]), self.dim(a["batch"]), len(a["directions"])
-        fn = dict(LIBM[dtype.name], one=c_number(1, dtype))
+        seq, batch, D = a["seq"], a["batch"], len(a["directions"])
+        t, b = Dim.symbol("t"), Dim.symbol("b")
+        local = lambda d: render(d, lambda sym: sym if sym in ("t", "b") else self.names(("dim", sym), sym))
+        fn = self.functions(dtype)
+        packed = {k: self.value(x) for k, x in a["packed"].items()}
+        runtime = {k: not x.is_constant for k, x in a["packed"].items()}
+        # only the inputs the code reads: constant W, R and B live on in their packed forms
+        needed = {"X", "sequence_lens", "initial_h", "initial_c", "P"}
+        needed |= {"W"} if runtime["W"] else set()
+        needed |= {"R"} if any(runtime[m] for m in runtime if m.startswith("R")) else set()
+        needed |= {"B"} if runtime["bias"] or a["cell"] == "GRU" else set()
         names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
-        v = dict(zip(names, [None if x is None else self.value(x) for x in node.inputs] + [None] * 8))
+        v = {k: self.value(x) if x is not None and k in needed else None
+             for k, x in zip(names, node.inputs + [None] * 8)}
+        self.use(dtype, "gemm", *(["pack"] if any(runtime.values()) else []))
         clip = None if a["clip"] is None else c_number(a["clip"], dtype)
+        matrices = []
+        for name, start, stop, width in pack_weights.matrices(node):
+            size = pack_weights.panel_size(width, stop - start)
+            source = v["W"] if name == "W" else v["R"]
+            matrices.append({"name": name, "n": stop - start, "k": width, "size": size,
+                             "runtime": runtime[name], "packed": packed[name],
+                             "source": source, "source_offset": start * width, "source_size": G * H * width})
         dirs = []
         for d, kind in enumerate(a["directions"]):
             acts = [ACTIVATIONS[name].format(x="{x}", alpha=c_number(al or 0, dtype),
                                              beta=c_number(be or 0, dtype), **fn)
                     for name, al, be in a["activations"][d]]
-            if a["layout"]:
-                y_row, state_row = f"((b*{seq} + t)*{D} + {d})*{H}", f"(b*{D} + {d})*{H}"
-            else:
-                y_row, state_row = f"((t*{D} + {d})*{batch} + b)*{H}", f"({d}*{batch} + b)*{H}"
-            dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": y_row,
-                         "state_row": state_row, "W": f"{v['W']} + {d * G * H * I}",
-                         "R": f"{v['R']} + {d * G * H * H}", "B": f"{v['B']} + {d * 2 * G * H}",
-                         "P": v["P"] and f"{v['P']} + {d * 3 * H}"})
-        return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3,
-                "scratch": [self.value(x) for x in node.scratch], "dirs": dirs,
-                "seq": seq, "batch": batch, "H": H, "I": I, "ctype": dtype.c, "GH": G * H, "ZR": 2 * H, "H2": 2 * H,
-                "H3": 3 * H, "acc": "double" if dtype.name == "double" else dtype.c,
-                "x_row": f"(b*{seq} + t)*{I}" if a["layout"] else f"(t*{batch} + b)*{I}",
-                "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
+            y_row = ((b * seq + t) * D + d) * H if a["layout"] else ((t * D + d) * batch + b) * H
+            state_row = (b * D + d) * H if a["layout"] else (d * batch + b) * H
+            dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": local(y_row),
+                         "state_row": local(state_row), "B": f"{v['B']} + {d * 2 * G * H}",
+                         "bias": f"{packed['bias']} + {d * G * H}", "P": v["P"] and f"{v['P']} + {d * 3 * H}",
+                         "m": {m["name"]: f"{m['packed']} + {d * m['size']}" for m in matrices},
+                         "src": {m["name"]: f"{m['source']} + {d * m['source_size'] + m['source_offset']}"
+                                 for m in matrices}})
+        return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3, "t": dtype.name,
+                "s": {k: self.value(x) for k, x in a["scratch"].items()}, "dirs": dirs,
+                "matrices": matrices, "runtime_bias": runtime["bias"],
+                "seq": local(seq), "batch": local(batch), "rows": local(seq * batch),
+                "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "H3": 3 * H, "ctype": dtype.c,
+                # the input projections of step t, one row per batch entry
+                "xw_t": local(t * G * H if a["layout"] else t * batch * G * H),
+                "xw_rs": local(seq * G * H if a["layout"] else G * H),
+                "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
+
+
+class Refs:
+    """The C names of a node's inputs or outputs, looked up when a template reads them, so
+    that only the weights some code actually reads are emitted."""
+
+    def __init__(self, name_of, values):
+        self.name_of, self.values = name_of, values
+
+    def __getitem__(self, i):
+        return self.name_of(self.values[i])
+
+    def __len__(self):
+        return len(self.values)
+
+    def __iter__(self):
+        return (self.name_of(v) for v in self.values)
 
 
 def broadcast_strides(shape, out_shape):
@@ -268,8 +327,8 @@ def index2(i, si, j, sj, dim) -> str:
     return " + ".join(terms) or "0"
 
 
-def emit(graph, name: str, source: str):
-    src = Source(graph, name)
+def emit(graph, name: str, source: str, approximate: bool = False):
+    src = Source(graph, name, approximate)
     upper = src.upper
     dims = [{"name": src.names(("dim", s), s), "onnx": comment(s),
              "macro": f"{upper}_MAX_{identifier(s).upper()}", "default": graph.bounds[s]}
@@ -303,12 +362,17 @@ def emit(graph, name: str, source: str):
 
     env = environment()
     body = [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes]
+    kernels = [(t, env.get_template("c/kernels.c.j2").render(
+        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used))
+        for t, used in sorted(src.kernels.items())]
+    vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims,
                   inputs=inputs, outputs=outputs, errors=ERRORS, arena_bytes=arena_bytes,
                   weight_bytes=weight_bytes)
     header = env.get_template("c/header.h.j2").render(**common)
     text = env.get_template("c/source.c.j2").render(
-        **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused)
+        **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
+        kernels=kernels, vmath=vmath)
     return {f"{name}.h": header, f"{name}.c": text}
 
 

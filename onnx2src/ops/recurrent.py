@@ -106,11 +106,14 @@ def lower(node, graph):
                clip=None if clip is None else float(clip),
                input_forget=bool(node.attrs.get("input_forget", 0)),
                linear_before_reset=bool(node.attrs.get("linear_before_reset", 0)))
-    gates = GATES[node.op_type]
-    scratch = [("h", (batch, hidden)), ("gates", (gates + 1, hidden))]
+    gh = GATES[node.op_type] * hidden
+    scratch = {"xw": (seq, batch, gh), "h": (batch, hidden), "gates": (batch, gh)}
     if node.op_type == "LSTM":
-        scratch.append(("c", (batch, hidden)))
-    lowered.scratch = [Value(f"{node.name}_{what}", x.dtype, shape) for what, shape in scratch]
+        scratch["c"] = (batch, hidden)
+    if node.op_type == "GRU" and not lowered.attrs["linear_before_reset"]:
+        scratch["rh"] = (batch, hidden)  # r . h
+    lowered.attrs["scratch"] = {k: Value(f"{node.name}_{k}", x.dtype, shape) for k, shape in scratch.items()}
+    lowered.scratch = list(lowered.attrs["scratch"].values())
     return [lowered]
 
 

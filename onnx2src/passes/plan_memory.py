@@ -38,7 +38,7 @@ def run(graph) -> bool:
     for v in graph.inputs + graph.outputs:
         of(v)
     for node in graph.nodes:
-        for v in node.inputs + node.outputs + node.scratch:
+        for v in node.inputs + node.outputs + node.scratch + list(node.attrs.get("packed", {}).values()):
             if v is not None:
                 of(v)
         if node.op_type != "View":
