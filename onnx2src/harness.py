@@ -1,5 +1,7 @@
 """Build and call generated code from Python: the C target through a shared library and
-ctypes, the NumPy target by importing the module. `verify`, `bench` and the tests use it."""
+ctypes, the NumPy target by importing the module, and the reference runtimes (onnxruntime on
+one thread, or onnx.reference) the generated code is compared with. `verify`, `bench` and the
+tests use it."""
 from __future__ import annotations
 
 import ctypes
@@ -17,6 +19,21 @@ from . import frontend, passes
 from .dims import evaluate
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+
+
+class CBuildError(RuntimeError):
+    """The system C compiler rejected generated code (an error, or a warning under -Werror)."""
+
+    def __init__(self, cmd: Sequence[str], stderr: str):
+        self.cmd, self.stderr = list(cmd), stderr
+        super().__init__(f"C compilation failed:\n{' '.join(self.cmd)}\n{stderr}")
+
+    def summary(self) -> str:
+        """One line: the compiler's first error (or warning), else its first line of output."""
+        lines = [l.strip() for l in self.stderr.splitlines() if l.strip()]
+        first = next((l for l in lines if "error" in l), None) or next(
+            (l for l in lines if "warning" in l), None) or (lines[0] if lines else "no output")
+        return f"C compilation failed ({os.path.basename(self.cmd[0])}): {first}"
 
 
 def compiler() -> str:
@@ -41,13 +58,18 @@ class Interface:
     def sizes(self, arrays: Sequence[np.ndarray]) -> Dict[str, int]:
         env = {}
         for (name, _, shape), a in zip(self.inputs, arrays):
-            for d, n in zip(shape, np.shape(a)):
+            for d, n in zip(shape or (), np.shape(a)):
                 if not isinstance(d, int):
                     env[d.symbols()[0]] = int(n)
         return env
 
     def output_shapes(self, env):
         return [tuple(evaluate(d, env) for d in shape) for _, _, shape in self.outputs]
+
+    def input_shapes(self, env):
+        """Each input's concrete shape for the symbol values in `env` (None: no declared shape)."""
+        return [None if shape is None else tuple(evaluate(d, env) for d in shape)
+                for _, _, shape in self.inputs]
 
 
 class CModel:
@@ -60,12 +82,12 @@ class CModel:
             with open(os.path.join(workdir, fname), "w") as f:
                 f.write(text)
         lib = os.path.join(workdir, f"lib{name}.so")
-        cmd = [compiler(), *WARNINGS, *flags, "-fPIC", "-shared",
-               os.path.join(workdir, f"{name}.c"), "-o", lib, "-lm"]
+        sources = [os.path.join(workdir, f) for f in sorted(files) if f.endswith(".c")]
+        cmd = [compiler(), *WARNINGS, *flags, "-fPIC", "-shared", *sources, "-o", lib, "-lm"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         self.warnings = done.stderr
         if done.returncode != 0:
-            raise RuntimeError(f"C compilation failed:\n{' '.join(cmd)}\n{done.stderr}")
+            raise CBuildError(cmd, done.stderr)
         self.lib = ctypes.CDLL(lib)
         self.fn = getattr(self.lib, f"{name}_run")
         self.fn.restype = ctypes.c_int
@@ -95,3 +117,61 @@ def load_numpy(text: str, name: str, workdir: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def build_executable(files: Dict[str, str], main_c: str, workdir: str, exe: str = "bench",
+                     flags: Sequence[str] = ("-O3",)):
+    """Write the generated files and a C `main` into `workdir` and build them into an
+    executable with the standard warnings (not -Werror: the flags are the user's).
+    Returns (path, the compiler's warnings); raises CBuildError."""
+    for fname, text in files.items():
+        with open(os.path.join(workdir, fname), "w") as f:
+            f.write(text)
+    main_path = os.path.join(workdir, "onnx2src_bench_main.c")
+    with open(main_path, "w") as f:
+        f.write(main_c)
+    sources = [os.path.join(workdir, f) for f in sorted(files) if f.endswith(".c")]
+    path = os.path.join(workdir, exe)
+    cmd = [compiler(), *[w for w in WARNINGS if w != "-Werror"], *flags,
+           *sources, main_path, "-o", path, "-lm"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CBuildError(cmd, done.stderr)
+    return path, done.stderr
+
+
+def ort_session(path: str):
+    """An onnxruntime session pinned to one thread and sequential execution, CPU only."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def have_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def reference(path: str, use_ort: bool = True):
+    """(label, run): `run(inputs) -> list of outputs` through onnxruntime (one thread) when
+    `use_ort` and it is importable, else through onnx.reference.ReferenceEvaluator."""
+    if use_ort and have_onnxruntime():
+        import onnxruntime as ort
+        sess = ort_session(path)
+        names = [i.name for i in sess.get_inputs()]
+        return (f"onnxruntime {ort.__version__} (1 thread)",
+                lambda inputs: list(sess.run(None, dict(zip(names, inputs)))))
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    model = onnx.load(path)
+    inits = {t.name for t in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    ev = ReferenceEvaluator(model)
+    return (f"onnx.reference {onnx.__version__}",
+            lambda inputs: [np.asarray(o) for o in ev.run(None, dict(zip(names, inputs)))])
