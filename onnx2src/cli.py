@@ -1,6 +1,8 @@
 """Command line: argparse only; every flag maps to a compile_model() option.
 
 Errors print one line on stderr and exit with status 2, with no traceback and no files written.
+`onnx2src verify ...` and `onnx2src bench ...` are dispatched on the first argument to
+verify.main and bench.main, so `onnx2src MODEL --target ...` keeps its exact form.
 """
 import argparse
 import sys
@@ -16,7 +18,16 @@ def _max_dim(text: str):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="onnx2src", description="Compile an ONNX model to NumPy or C99 source.")
+    p = argparse.ArgumentParser(
+        prog="onnx2src", description="Compile an ONNX model to NumPy or C99 source.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="other commands:\n"
+               "  onnx2src verify MODEL [--dim NAME=N ...] [--inputs FILE.npz] ...\n"
+               "      run both targets and compare them with onnxruntime; exit 1 on a mismatch\n"
+               "  onnx2src bench MODEL [--dim NAME=N ...] [--cflags FLAGS ...] [--json] ...\n"
+               "  onnx2src bench --models samples/bench/models.json\n"
+               "      time the C target, the NumPy target and onnxruntime (one thread)\n"
+               "see `onnx2src verify --help` and `onnx2src bench --help`")
     p.add_argument("model", help="the .onnx file (external weights are read from beside it)")
     p.add_argument("--target", choices=TARGETS, required=True, help="c: NAME.h + NAME.c; numpy: NAME.py")
     p.add_argument("-o", "--outdir", default=".", help="where to write the files (default: .)")
@@ -27,7 +38,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+SUBCOMMANDS = ("verify", "bench")
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        if argv[0] == "verify":
+            from .verify import main as sub
+        else:
+            from .bench import main as sub
+        return sub(argv[1:])
     args = parser().parse_args(argv)
     try:
         written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim))
