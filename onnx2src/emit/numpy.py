@@ -122,7 +122,7 @@ class Module:
                 "n_dirs": len(a["directions"]),
                 "clip": None if a["clip"] is None else py_number(a["clip"], dtype),
                 "gate": [f"{g * a['hidden']}:{(g + 1) * a['hidden']}" for g in range(4)],
-                "GH": GATES[a["cell"]] * a["hidden"], "ZR": 2 * a["hidden"]}
+                "GH": GATES[a["cell"]] * a["hidden"], "ZR": 2 * a["hidden"], "H3": 3 * a["hidden"]}
 
 
 def emit(graph, name: str, source: str):
