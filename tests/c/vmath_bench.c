@@ -9,6 +9,20 @@
  * in [-8, 8] (random order, so data-dependent branches, as a compiler may
  * emit for libm or for scalar code, are not predictable); the best of
  * several timed runs is reported in ns per element.
+ *
+ * Measured (best of 4 runs, shared 2-core AMD EPYC with AVX-512, gcc 12.2,
+ * clang 14, glibc 2.36; +-20% run-to-run noise), ns/element:
+ *
+ *                      expf        sigmoid           tanh        fast
+ *                    libm  o2s   libm  o2s       libm  o2s    sigm  tanh
+ *   gcc -O2 (scalar)  3.4  4.5    3.3  7.1       11.9  6.9     3.4   3.4
+ *   gcc -O3 (SSE2)    3.0  1.3    3.6  1.9       11.7  2.0     1.0   0.6
+ *   gcc -O3 native    3.0  0.40   3.4  0.46      12.7  0.57    0.30  0.24
+ *   clang -O2         3.0  1.2    4.0  1.7       15.4  2.5     0.83  0.78
+ *   clang -O3 native  3.0  0.27   3.0  0.33      11.6  0.41    0.23  0.19
+ *
+ * (libm sigmoid = 1/(1+expf(-x)).  gcc -O2 does not vectorize this loop,
+ * whose count is a run-time value, so it shows the scalar cost.)
  */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
