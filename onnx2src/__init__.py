@@ -17,8 +17,10 @@ DEFAULT_MAX_DIM = 128
 
 
 def generate(path: str, target: str, name: Optional[str] = None,
-             max_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
-    """{file name: text} for the model at `path`; raises CompileError."""
+             max_dims: Optional[Mapping[str, int]] = None,
+             approximate: bool = False) -> Dict[str, str]:
+    """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
+    the faster rational tanh/sigmoid in the C target (see README, Activations)."""
     from . import frontend, passes
     from .emit import naming
 
@@ -30,16 +32,20 @@ def generate(path: str, target: str, name: Optional[str] = None,
     passes.run_all(graph)
     if target == "numpy":
         from .emit import numpy as emitter
-    else:
-        from .emit import c as emitter
-    return emitter.emit(graph, name, os.path.basename(path))
+        return emitter.emit(graph, name, os.path.basename(path))
+    from .emit import c as emitter
+    return emitter.emit(graph, name, os.path.basename(path), approximate)
 
 
 def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
-                  max_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
+                  max_dims: Optional[Mapping[str, int]] = None,
+                  approximate: bool = False) -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
-    files = generate(path, target, name, max_dims)
-    os.makedirs(outdir, exist_ok=True)
+    files = generate(path, target, name, max_dims, approximate)
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        raise CompileError(f"cannot create the output directory {outdir}: {e.strerror}")
     staged = {}
     try:
         for fname, text in files.items():
@@ -52,6 +58,8 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
             os.replace(tmp, os.path.join(outdir, fname))
             written[fname] = os.path.join(outdir, fname)
         return written
+    except OSError as e:
+        raise CompileError(f"cannot write into {outdir}: {e.strerror}")
     finally:
         for tmp in staged.values():
             if os.path.exists(tmp):

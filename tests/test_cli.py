@@ -268,10 +268,6 @@ def test_error_exit_2_one_line_nothing_written(case, make, extra, must_contain, 
     assert set(os.listdir(tmp_path)) <= {"out", "model.onnx"}, os.listdir(tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "-o naming an existing regular file: compile_model's os.makedirs raises FileExistsError "
-    "(NotADirectoryError for -o file/sub), which the CLI does not catch: exit status 1 "
-    "and a Python traceback instead of status 2 and one line"))
 @pytest.mark.parametrize("sub", ["", "sub"], ids=["file", "file_sub"])
 def test_error_outdir_is_a_file(sub, model_path, tmp_path):
     blocker = tmp_path / "not_a_dir"
