@@ -18,7 +18,7 @@ HUGE_VAL""".split())
 TEMPLATE_LOCALS = set("""A B C Y x y m n k o i j a e s st acc max sum index dims out_dims strides start
 step count offset axis x0 x1 i0 i1 i2 i3 i4 i5 i6 i7 sizes h c t b d g gates hr xt hb cb rb
 W R lengths y y_h y_c xw r_zr r_h rb_h p_i p_o p_f gi go gf gc gz gr gh h_new c_new active
-w_bias r_bias peep z cj bias step xb yb""".split())
+w_bias r_bias peep z cj bias step xb yb hr c_old""".split())
 RESERVED = (C_KEYWORDS | LIBRARY | TEMPLATE_LOCALS | set(keyword.kwlist)
             | {"np", "numpy", "run", "inputs", "outputs", "INPUTS"})
 

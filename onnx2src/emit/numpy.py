@@ -116,7 +116,7 @@ class Module:
         names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
         return {"v": dict(zip(names, [self.value(v) for v in node.inputs] + [None] * 8)),
                 "Y": [self.value(v) for v in node.outputs] + [None] * 3,
-                "seq": self.dim(a["seq"]), "batch": self.dim(a["batch"]), "H": a["hidden"],
+                "seq": self.dim(a["seq"]), "batch": self.dim(a["batch"]), "H": a["hidden"], "I": a["input_size"],
                 "dirs": [{"index": d, "reverse": kind == "reverse", "acts": acts[d]}
                          for d, kind in enumerate(a["directions"])],
                 "n_dirs": len(a["directions"]),
