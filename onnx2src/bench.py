@@ -32,6 +32,7 @@ from .harness import (CBuildError, Interface, build_executable, have_onnxruntime
                       ort_session, reference)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
+from .cli import Parser
 
 DEFAULT_CFLAGS = "-O3 -march=native"
 ROUNDS = 5
@@ -351,7 +352,7 @@ def _wrong(x, row, target):
 
 # -- the command ----------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="onnx2src bench",
         description="Time the generated C and NumPy code against onnxruntime (one thread, "
                     "sequential execution) on the same random inputs; outputs are checked "

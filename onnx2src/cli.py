@@ -17,8 +17,15 @@ def _max_dim(text: str):
     return name, int(value)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2 (the CLI contract)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="onnx2src", description="Compile an ONNX model to NumPy or C99 source.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="other commands:\n"
@@ -34,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="module / symbol prefix (default: the model file's stem)")
     p.add_argument("--max-dim", type=_max_dim, action="append", default=[], metavar="DIM=N",
                    help=f"bound of a symbolic dim in the C target (default {DEFAULT_MAX_DIM}); repeatable")
+    p.add_argument("--approx-activations", action="store_true",
+                   help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
+                        "the default ones accurate to a few ulp")
     p.add_argument("--version", action="version", version=f"onnx2src {__version__}")
     return p
 
@@ -51,7 +61,8 @@ def main(argv=None) -> int:
         return sub(argv[1:])
     args = parser().parse_args(argv)
     try:
-        written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim))
+        written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
+                                args.approx_activations)
     except CompileError as e:
         print(f"onnx2src: error: {e}", file=sys.stderr)
         return 2

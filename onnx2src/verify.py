@@ -21,6 +21,7 @@ import numpy as np
 from . import DEFAULT_MAX_DIM, CompileError, generate
 from .emit import naming
 from .harness import CBuildError, CModel, Interface, load_numpy, reference
+from .cli import Parser
 
 DEFAULT_DIM = 2  # every symbolic dim not given with --dim
 
@@ -45,7 +46,7 @@ def input_arg(text: str) -> Tuple[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="onnx2src verify",
         description="Generate the C and NumPy targets, run both and compare every output with "
                     "onnxruntime (one thread; onnx.reference if onnxruntime is missing).",

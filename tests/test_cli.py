@@ -220,8 +220,6 @@ ERRORS = {
     "max_dim_batch_zero": (write_model(good_model), ["--max-dim", "batch=0"], ["batch"]),
 }
 # argparse's own errors (a malformed flag) print the usage text before the error line
-ARGPARSE = ("argparse errors print a 3-line usage block before the error line, so stderr is 4 "
-            "lines, not the one line the CLI contract promises")
 ERRORS_ARGPARSE = {
     "max_dim_not_a_number": (write_model(good_model), ["--max-dim", "batch=abc"], ["batch=abc"]),
     "max_dim_negative": (write_model(good_model), ["--max-dim", "batch=-1"], ["batch=-1"]),
@@ -231,8 +229,7 @@ ERRORS_ARGPARSE = {
 
 def _error_cases():
     cases = [pytest.param(k, *v, id=k) for k, v in ERRORS.items()]
-    cases += [pytest.param(k, *v, id=k, marks=pytest.mark.xfail(reason=ARGPARSE, strict=True))
-              for k, v in ERRORS_ARGPARSE.items()]
+    cases += [pytest.param(k, *v, id=k) for k, v in ERRORS_ARGPARSE.items()]
     return cases
 
 
