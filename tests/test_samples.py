@@ -32,3 +32,20 @@ def test_demo_prints_outputs_matching_onnxruntime():
     diffs = [float(x) for x in re.findall(r"max \|diff\| (\S+)", done.stdout)]
     assert len(diffs) == 7, done.stdout  # 2 + 1 + 2 NumPy outputs, 2 C outputs
     assert max(diffs) < ATOL, done.stdout
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_seed_model_with_approximate_activations(name, tmp_path):
+    """--approx-activations (rational tanh/sigmoid, abs error <= 1.4e-6 each) still keeps the
+    seeds within the usual tolerance of onnxruntime."""
+    import onnx2src
+    from onnx2src.harness import CModel, Interface
+    path = os.path.join(SAMPLES, f"{name}.onnx")
+    files = onnx2src.generate(path, "c", name=name, approximate=True)
+    assert "o2s_fast_tanhf(" in files[f"{name}.c"]
+    run = CModel(files, name, Interface(path), str(tmp_path))
+    rng = np.random.default_rng(7)
+    inputs = [rng.standard_normal((3, 9, 10)).astype(np.float32)]
+    if name != "simple_lstm":
+        inputs.append(rng.standard_normal((1, 3, 20)).astype(np.float32))
+    assert_close(run(*inputs), ort_run(path, inputs), name)
