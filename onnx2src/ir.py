@@ -110,14 +110,6 @@ class Graph:
     opset: int
     declared: Dict[str, Tuple[DType, Optional[tuple]]] = field(default_factory=dict)  # value_info
 
-    def consumers(self, value: Value) -> List[Node]:
-        return [n for n in self.nodes if any(v is value for v in n.inputs)]
-
-    def replace_uses(self, old: Value, new: Value) -> None:
-        for n in self.nodes:
-            n.inputs = [new if v is old else v for v in n.inputs]
-        self.outputs = [new if v is old else v for v in self.outputs]
-
     def symbols(self) -> List[str]:
         """Symbolic dims in order of first appearance over the graph inputs, left to right."""
         seen: List[str] = []

@@ -322,11 +322,6 @@ def offset_ptr(pointer: str, index: str) -> str:
     return pointer if index == "0" else f"{pointer} + {index}"
 
 
-def index2(i, si, j, sj, dim) -> str:
-    terms = [f"{v}*{dim(s)}" if s != 1 else v for v, s in ((i, si), (j, sj)) if s != 0]
-    return " + ".join(terms) or "0"
-
-
 def emit(graph, name: str, source: str, approximate: bool = False):
     src = Source(graph, name, approximate)
     upper = src.upper

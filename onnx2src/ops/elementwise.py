@@ -8,7 +8,6 @@ from ..ir import CompileError, dtype_from_onnx
 from . import ir, register, set_output
 
 BINARY = "Add Sub Mul Div"
-UNARY = "Neg Tanh Sigmoid Relu LeakyRelu"
 FLOAT_ONLY = {"Tanh", "Sigmoid", "LeakyRelu"}
 
 
@@ -82,6 +81,6 @@ def lower(node, graph):
 
 
 register(BINARY, 7, infer=infer_binary, fold=fold, lower=lower, symbolic=True)
-register("Neg", 6, infer=infer_unary, fold=fold, lower=lower, symbolic=True)
-register("Tanh Sigmoid Relu LeakyRelu", 6, infer=infer_unary, fold=fold, lower=lower)
+register("Neg", 6, infer=infer_unary, fold=fold, lower=lower, symbolic=True)  # also on sizes
+register(" ".join(sorted(FLOAT_ONLY | {"Relu"})), 6, infer=infer_unary, fold=fold, lower=lower)
 register("Cast", 6, infer=infer_cast, fold=fold_cast, lower=lower, symbolic=True)
