@@ -35,6 +35,8 @@ ACTIVATIONS = {
     "Elu": "{x} >= 0 ? {x} : {alpha} * ({exp}({x}) - {one})",
     "Softsign": "{x} / ({one} + {fabs}({x}))", "Softplus": "{log1p}({exp}({x}))",
 }
+# C99's fused multiply-add, used where the target has it in hardware (its macro is defined then)
+FMA = {"float": {"fn": "fmaf", "macro": "__FP_FAST_FMAF"}, "double": {"fn": "fma", "macro": "__FP_FAST_FMA"}}
 ERRORS = [("OK", 0, "success"),
           ("EDIM", 1, "a dimension argument is below 1 or above its bound"),
           ("EINDEX", 2, "a Gather index is out of range"),
@@ -358,7 +360,7 @@ def emit(graph, name: str, source: str, approximate: bool = False):
     env = environment()
     body = [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes]
     kernels = [(t, env.get_template("c/kernels.c.j2").render(
-        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used))
+        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims,
