@@ -11,3 +11,20 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         autoescape=False)
+
+
+class Refs:
+    """The names of a node's inputs or outputs, looked up when a template reads them, so
+    that only the weights some code actually reads are emitted."""
+
+    def __init__(self, name_of, values):
+        self.name_of, self.values = name_of, values
+
+    def __getitem__(self, i):
+        return self.name_of(self.values[i])
+
+    def __len__(self):
+        return len(self.values)
+
+    def __iter__(self):
+        return (self.name_of(v) for v in self.values)

@@ -9,7 +9,7 @@ from ..dims import Dim, evaluate, is_static, product, render
 from ..ops import strides
 from ..ops.recurrent import GATES
 from ..passes import pack_weights
-from . import environment
+from . import Refs, environment
 from ..ir import DTYPES
 from .literals import c_initializer, c_number
 
@@ -285,23 +285,6 @@ class Source:
                 "xw_t": local(t * G * H if a["layout"] else t * batch * G * H),
                 "xw_rs": local(seq * G * H if a["layout"] else G * H),
                 "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
-
-
-class Refs:
-    """The C names of a node's inputs or outputs, looked up when a template reads them, so
-    that only the weights some code actually reads are emitted."""
-
-    def __init__(self, name_of, values):
-        self.name_of, self.values = name_of, values
-
-    def __getitem__(self, i):
-        return self.name_of(self.values[i])
-
-    def __len__(self):
-        return len(self.values)
-
-    def __iter__(self):
-        return (self.name_of(v) for v in self.values)
 
 
 def broadcast_strides(shape, out_shape):

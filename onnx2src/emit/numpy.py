@@ -6,7 +6,7 @@ templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py
 from .. import __version__
 from ..ops.recurrent import GATES
 from ..dims import Dim, render
-from . import environment
+from . import Refs, environment
 from .literals import py_array, py_number
 from .naming import Namer, comment
 
@@ -62,7 +62,7 @@ class Module:
 
     def node(self, node):
         ctx = {"op": node.op_type, "comment": comment(f'{node.attrs["onnx_op"]} "{node.name}" (opset {node.version})'),
-               "i": [self.value(v) for v in node.inputs], "o": [self.value(v) for v in node.outputs],
+               "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs),
                "a": node.attrs}
         out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
         if out is not None:
@@ -99,6 +99,13 @@ class Module:
 
     def ctx_Softmax(self, node):
         return {"view": self.shape((node.attrs["outer"], node.attrs["n"], node.attrs["inner"]))}
+
+    def ctx_Gather(self, node):
+        """A constant scalar index becomes plain indexing, e.g. x[:, -1]."""
+        indices = node.inputs[1]
+        if not (indices.is_constant and indices.data.ndim == 0):
+            return {"index": None}
+        return {"index": ", ".join([":"] * node.attrs["axis"] + [str(int(indices.data))])}
 
     def ctx_Fill(self, node):
         return {"value": py_number(node.attrs["value"], node.outputs[0].dtype)}
