@@ -6,15 +6,15 @@ skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
 from .. import __version__
 from ..dims import Dim, evaluate, is_static, product, render
+from ..ir import DTYPES
 from ..ops import strides
 from ..ops.recurrent import GATES
 from ..passes import pack_weights
 from . import Refs, environment
-from ..ir import DTYPES
 from .literals import c_initializer, c_number
+from .naming import Namer, comment, identifier
 
 BY_NAME = {d.name: d for d in DTYPES}
-from .naming import Namer, comment, identifier
 
 LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")},
         "double": {f: f for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")}}
