@@ -32,7 +32,7 @@ from .harness import (CBuildError, Interface, build_executable, have_onnxruntime
                       ort_session, reference)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
-from .cli import Parser
+from .cli import Parser, fail
 
 DEFAULT_CFLAGS = "-O3 -march=native"
 ROUNDS = 5
@@ -443,15 +443,10 @@ def main(argv=None) -> int:
             if entry.get("description"):
                 row["description"] = entry["description"]
             rows.append(row)
-    except (CompileError, UsageError) as e:
-        print(f"onnx2src bench: error: {e}", file=sys.stderr)
-        return 2
-    except CBuildError as e:
-        print(f"onnx2src bench: error: {e.summary()}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        print(f"onnx2src bench: error: {e}", file=sys.stderr)
-        return 1
+    except (CompileError, UsageError, CBuildError) as e:
+        return fail("onnx2src bench", e)
+    except RuntimeError as e:  # the generated code failed while running
+        return fail("onnx2src bench", e, status=1)
     errors = [e for r in rows for e in r["errors"]]
     for e in errors:
         print(f"onnx2src bench: {e}", file=sys.stderr)

@@ -51,6 +51,13 @@ def parser() -> argparse.ArgumentParser:
 SUBCOMMANDS = ("verify", "bench")
 
 
+def fail(prog: str, error: Exception, status: int = 2) -> int:
+    """Print `error` as one line on stderr; return the exit status (2: the input is at fault)."""
+    text = error.summary() if hasattr(error, "summary") else str(error)
+    print(f"{prog}: error: {text}", file=sys.stderr)
+    return status
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in SUBCOMMANDS:
@@ -64,8 +71,7 @@ def main(argv=None) -> int:
         written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
                                 args.approx_activations)
     except CompileError as e:
-        print(f"onnx2src: error: {e}", file=sys.stderr)
-        return 2
+        return fail("onnx2src", e)
     for path in written.values():
         print(path)
     return 0

@@ -21,7 +21,7 @@ import numpy as np
 from . import DEFAULT_MAX_DIM, CompileError, generate
 from .emit import naming
 from .harness import CBuildError, CModel, Interface, load_numpy, reference
-from .cli import Parser
+from .cli import Parser, fail
 
 DEFAULT_DIM = 2  # every symbolic dim not given with --dim
 
@@ -303,12 +303,8 @@ def main(argv=None) -> int:
             rows = []
             for t, run in runners.items():
                 rows += run_target(t, run, inputs, names, expected, args.rtol, args.atol)
-    except (CompileError, UsageError) as e:
-        print(f"onnx2src verify: error: {e}", file=sys.stderr)
-        return 2
-    except CBuildError as e:
-        print(f"onnx2src verify: error: {e.summary()}", file=sys.stderr)
-        return 2
+    except (CompileError, UsageError, CBuildError) as e:
+        return fail("onnx2src verify", e)
     text, passed = report(rows, args.rtol, args.atol)
     print(text)
     return 0 if passed else 1

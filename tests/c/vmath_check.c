@@ -80,47 +80,22 @@ typedef struct {
 
 static stats_t st[NFUNC];
 
-/* The array loops, as the generated code writes them. */
-static void run_exp(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = o2s_expf(x[i]);
-}
-static void run_sigmoid(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = o2s_sigmoidf(x[i]);
-}
-static void run_tanh(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = o2s_tanhf(x[i]);
-}
-static void run_fast_tanh(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = o2s_fast_tanhf(x[i]);
-}
-static void run_fast_sigmoid(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = o2s_fast_sigmoidf(x[i]);
-}
-static void run_libm_exp(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = expf(x[i]);
-}
-static void run_libm_sigmoid(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + expf(-x[i]));
-}
-static void run_libm_tanh(float *y, const float *x, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; ++i) y[i] = tanhf(x[i]);
-}
+/* The array loops, as the generated code writes them: y[i] = F(x[i]). */
+#define ARRAY_LOOP(name, F)                                   \
+    static void name(float *y, const float *x, size_t n)      \
+    {                                                         \
+        size_t i;                                             \
+        for (i = 0; i < n; ++i) y[i] = F(x[i]);               \
+    }
+static float libm_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+ARRAY_LOOP(run_exp, o2s_expf)
+ARRAY_LOOP(run_sigmoid, o2s_sigmoidf)
+ARRAY_LOOP(run_tanh, o2s_tanhf)
+ARRAY_LOOP(run_fast_tanh, o2s_fast_tanhf)
+ARRAY_LOOP(run_fast_sigmoid, o2s_fast_sigmoidf)
+ARRAY_LOOP(run_libm_exp, expf)
+ARRAY_LOOP(run_libm_sigmoid, libm_sigmoidf)
+ARRAY_LOOP(run_libm_tanh, tanhf)
 
 typedef void (*runner_t)(float *, const float *, size_t);
 static const runner_t runner[NFUNC] = {
