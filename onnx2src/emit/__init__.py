@@ -1,4 +1,5 @@
 """Emitters: render the lowered IR as source text through Jinja templates, one per IR op."""
+import re
 from importlib import resources
 
 import jinja2
@@ -11,6 +12,13 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         autoescape=False)
+
+
+def tidy(text: str) -> str:
+    """Drop the whitespace-only lines a template leaves where an optional statement (a clip, a
+    peephole) renders to nothing, and trailing blanks; truly empty lines stay."""
+    text = re.sub(r"^[ \t]+\n", "", text, flags=re.M)
+    return re.sub(r"[ \t]+$", "", text, flags=re.M)
 
 
 class Refs:

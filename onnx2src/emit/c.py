@@ -10,7 +10,7 @@ from ..ir import DTYPES
 from ..ops import strides
 from ..ops.recurrent import GATES
 from ..passes import pack_weights
-from . import Refs, environment
+from . import Refs, environment, tidy
 from .literals import c_initializer, c_number
 from .naming import Namer, comment, identifier
 
@@ -271,10 +271,11 @@ class Source:
             y_row = ((b * seq + t) * D + d) * H if a["layout"] else ((t * D + d) * batch + b) * H
             state_row = (b * D + d) * H if a["layout"] else (d * batch + b) * H
             dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": local(y_row),
-                         "state_row": local(state_row), "B": f"{v['B']} + {d * 2 * G * H}",
-                         "bias": f"{packed['bias']} + {d * G * H}", "P": v["P"] and f"{v['P']} + {d * 3 * H}",
-                         "m": {m["name"]: f"{m['packed']} + {d * m['size']}" for m in matrices},
-                         "src": {m["name"]: f"{m['source']} + {d * m['source_size'] + m['source_offset']}"
+                         "state_row": local(state_row), "B": v["B"] and offset_ptr(v["B"], str(d * 2 * G * H)),
+                         "bias": offset_ptr(packed["bias"], str(d * G * H)),
+                         "P": v["P"] and offset_ptr(v["P"], str(d * 3 * H)),
+                         "m": {m["name"]: offset_ptr(m["packed"], str(d * m["size"])) for m in matrices},
+                         "src": {m["name"]: offset_ptr(m["source"], str(d * m["source_size"] + m["source_offset"]))
                                  for m in matrices}})
         return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3, "t": dtype.name,
                 "s": {k: self.value(x) for k, x in a["scratch"].items()}, "dirs": dirs,
@@ -353,7 +354,7 @@ def emit(graph, name: str, source: str, approximate: bool = False):
     text = env.get_template("c/source.c.j2").render(
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
         kernels=kernels, vmath=vmath)
-    return {f"{name}.h": header, f"{name}.c": text}
+    return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}
 
 
 def _arena_elements(slots, bounds) -> int:

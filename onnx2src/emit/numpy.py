@@ -6,7 +6,7 @@ templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py
 from .. import __version__
 from ..ops.recurrent import GATES
 from ..dims import Dim, render
-from . import Refs, environment
+from . import Refs, environment, tidy
 from .literals import py_array, py_number
 from .naming import Namer, comment
 
@@ -150,4 +150,4 @@ def emit(graph, name: str, source: str):
         name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
         weights=m.weights, helpers=m.helpers, body=body,
         dims=[m.names.names[("dim", s)] for s in graph.symbols()])
-    return {f"{name}.py": text}
+    return {f"{name}.py": tidy(text)}

@@ -16,11 +16,11 @@ PANEL = 16
 
 
 def panels(b: np.ndarray) -> np.ndarray:
-    """[K][N] → [ceil(N/PANEL)][K][PANEL], flattened, zero padded."""
+    """[K][N] → [ceil(N/PANEL)][K][PANEL], zero padded."""
     k, n = b.shape
     padded = np.zeros((k, -(-n // PANEL) * PANEL), dtype=b.dtype)
     padded[:, :n] = b
-    return padded.reshape(k, -1, PANEL).transpose(1, 0, 2).reshape(-1).copy()
+    return np.ascontiguousarray(padded.reshape(k, -1, PANEL).transpose(1, 0, 2))
 
 
 def panel_size(k, n) -> int:
