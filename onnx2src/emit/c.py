@@ -9,7 +9,7 @@ from ..dims import Dim, evaluate, is_static, product, render
 from ..ir import DTYPES
 from ..ops import strides
 from ..ops.recurrent import GATES
-from ..passes import pack_weights
+from ..passes import pack_weights, plan_memory
 from . import Refs, environment, tidy
 from .literals import c_initializer, c_number
 from .naming import Namer, comment, identifier
@@ -86,7 +86,7 @@ class Source:
         if storage.kind == "weight":
             self.weights.append({"name": ident, "comment": comment(root.name), "ctype": root.dtype.c,
                                  "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
-                                 "count": max(int(root.data.size), 1),
+                                 "count": max(int(root.data.size), 1), "bytes": int(root.data.nbytes),
                                  "init": c_initializer(root.data if root.data.size else [0], root.dtype)})
         elif storage.kind == "arena":
             self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": self.arena_name(root.dtype),
@@ -334,15 +334,13 @@ def emit(graph, name: str, source: str, approximate: bool = False):
             enumerators.append((tag % ("SIZE", s.index), f"{upper}_ALIGN({src.bound(s.size)})"))
             enumerators += max_chain(tag % ("OFF", s.index), [ends[id(b)] for b in s.below], upper)
         enumerators += max_chain(f"{upper}_ARENA_{dtype_name.upper()}", list(ends.values()), upper)
-        total = _arena_elements(slots, graph.bounds)
+        total = graph.arena_elements[dtype_name]
         arena_bytes += total * dtype.numpy.itemsize
         arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),
                        "enumerators": enumerators, "elements_default": total})
-    weight_bytes = sum(int(v.data.nbytes) for s in {id(s): s for s in graph.storage.values()}.values()
-                       if s.kind == "weight" for v in s.values[:1])
-
     env = environment()
     body = [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes]
+    weight_bytes = sum(w["bytes"] for w in src.weights)  # those some code reads, now all named
     kernels = [(t, env.get_template("c/kernels.c.j2").render(
         t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
         for t, used in sorted(src.kernels.items())]
@@ -353,17 +351,5 @@ def emit(graph, name: str, source: str, approximate: bool = False):
     header = env.get_template("c/header.h.j2").render(**common)
     text = env.get_template("c/source.c.j2").render(
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
-        kernels=kernels, vmath=vmath)
+        kernels=kernels, vmath=vmath, align=plan_memory.ALIGN)
     return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}
-
-
-def _arena_elements(slots, bounds) -> int:
-    """Elements of one arena at the default bounds (the C code recomputes it from the macros)."""
-    align = 16
-    ends = {}
-    for s in slots:
-        size = -(-evaluate(s.size, bounds) // align) * align
-        start = max((ends[id(b)] for b in s.below), default=0)
-        ends[id(s)] = start + size
-    return max(ends.values(), default=0)
-

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ..dims import evaluate, product, upper_bound
+from ..ir import CompileError
+
+ALIGN = 16  # elements; every slot starts on a multiple (64 bytes for float)
 
 
 @dataclass(eq=False)
@@ -68,7 +71,7 @@ def run(graph) -> bool:
         s.last = max(s.last, s.first)
 
     graph.storage = storage
-    graph.arenas = {}
+    graph.arenas, graph.arena_elements = {}, {}
     for dtype in sorted({s.dtype.name for s in slots.values()}):
         members = [s for s in slots.values() if s.dtype.name == dtype]
         members.sort(key=lambda s: (-evaluate(s.size, graph.bounds), s.first))
@@ -78,4 +81,18 @@ def run(graph) -> bool:
             s.index = len(placed)
             placed.append(s)
         graph.arenas[dtype] = placed
+        graph.arena_elements[dtype] = elements(placed, graph.bounds)
+        if graph.arena_elements[dtype] >= 2**31:
+            raise CompileError(f"the {dtype} arena would need {graph.arena_elements[dtype]:,} elements at "
+                               f"the bounds {graph.bounds}; lower them with --max-dim")
     return True
+
+
+def elements(slots, bounds) -> int:
+    """Elements of one arena at the given bounds (the C code computes the same from its macros:
+    each slot rounded up to 16 elements, placed above the slots listed below it)."""
+    ends = {}
+    for s in slots:
+        size = -(-evaluate(s.size, bounds) // ALIGN) * ALIGN
+        ends[id(s)] = max((ends[id(b)] for b in s.below), default=0) + size
+    return max(ends.values(), default=0)
