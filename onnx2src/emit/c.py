@@ -281,7 +281,7 @@ class Source:
                 "s": {k: self.value(x) for k, x in a["scratch"].items()}, "dirs": dirs,
                 "matrices": matrices, "runtime_bias": runtime["bias"],
                 "seq": local(seq), "batch": local(batch), "rows": local(seq * batch),
-                "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "H3": 3 * H, "ctype": dtype.c,
+                "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "RB_H": G * H + 2 * H, "H3": 3 * H, "ctype": dtype.c,
                 # the input projections of step t, one row per batch entry
                 "xw_t": local(t * G * H if a["layout"] else t * batch * G * H),
                 "xw_rs": local(seq * G * H if a["layout"] else G * H),
