@@ -138,17 +138,6 @@ def is_static(d) -> bool:
     return not isinstance(d, Dim)
 
 
-def symbols(dims) -> list:
-    """Symbols used by a sequence of dims, in order of first appearance."""
-    seen = []
-    for d in dims:
-        if isinstance(d, Dim):
-            for s in d.symbols():
-                if s not in seen:
-                    seen.append(s)
-    return seen
-
-
 def render(d: DimLike, name: Callable[[str], str]) -> str:
     """Text of a dim in C or Python syntax, with `name` mapping a symbol to its identifier."""
     if not isinstance(d, Dim):

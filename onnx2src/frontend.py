@@ -7,7 +7,7 @@ and the comments in generated code can point at the node the user knows.
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import onnx

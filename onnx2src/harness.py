@@ -9,8 +9,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -56,11 +54,14 @@ class Interface:
         self.outputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.outputs]
 
     def sizes(self, arrays: Sequence[np.ndarray]) -> Dict[str, int]:
-        env = {}
+        """The symbol sizes the arrays imply; ValueError when two inputs disagree on one."""
+        env: Dict[str, int] = {}
         for (name, _, shape), a in zip(self.inputs, arrays):
             for d, n in zip(shape or (), np.shape(a)):
                 if not isinstance(d, int):
-                    env[d.symbols()[0]] = int(n)
+                    s = d.symbols()[0]
+                    if env.setdefault(s, int(n)) != n:
+                        raise ValueError(f'input "{name}": dim {s} is {n} here but {env[s]} in an earlier input')
         return env
 
     def output_shapes(self, env):

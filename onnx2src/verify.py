@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -157,13 +156,10 @@ def load_inputs(iface: Interface, npz: Optional[str] = None,
 
 def input_dims(iface: Interface, arrays: Sequence[np.ndarray], given: Dict[str, int]) -> Dict[str, int]:
     """The symbol sizes the given arrays imply; a --dim that disagrees is an error."""
-    env: Dict[str, int] = {}
-    for (name, _, shape), a in zip(iface.inputs, arrays):
-        for d, n in zip(shape or (), a.shape):
-            if not isinstance(d, int):
-                s = d.symbols()[0]
-                if env.setdefault(s, int(n)) != n:
-                    raise UsageError(f'input "{name}": dim {s} is {n} here but {env[s]} in an earlier input')
+    try:
+        env = iface.sizes(arrays)
+    except ValueError as e:
+        raise UsageError(str(e))
     for s, n in given.items():
         if s in env and env[s] != n:
             raise UsageError(f"--dim {s}={n}, but the input files have {s}={env[s]}")

@@ -1,6 +1,5 @@
 """Shared test helpers: compile a model to both targets and compare with a reference."""
 import os
-import sys
 
 import numpy as np
 import onnx

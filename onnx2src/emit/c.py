@@ -5,7 +5,7 @@ expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the 
 skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
 from .. import __version__
-from ..dims import Dim, evaluate, is_static, product, render
+from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES
 from ..ops import strides
 from ..ops.recurrent import GATES

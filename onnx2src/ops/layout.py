@@ -142,10 +142,10 @@ def infer_identity(node, graph):
 def infer_dropout(node, graph):
     training = node.input(2)
     if training is not None:
-        if not (known(training) and training.is_constant):
+        if not (training.is_constant):
             raise CompileError("training_mode given at run time is not supported (inference only)", node)
         ratio = node.input(1)
-        zero_ratio = known(ratio) and ratio.is_constant and float(ratio.data) == 0.0
+        zero_ratio = ratio is not None and ratio.is_constant and float(ratio.data) == 0.0
         if bool(training.data) and not zero_ratio:
             raise CompileError("training mode with a nonzero ratio is not supported (inference only)", node)
     infer_identity(node, graph)

@@ -89,7 +89,7 @@ def infer(node, graph):
 
 def lower(node, graph):
     layout, seq, batch, size, hidden, dirs = _sizes(node)
-    x, w = node.input(0), node.input(1)
+    x = node.input(0)
     inputs = [node.input(i) for i in range(8)]
     if inputs[3] is None:
         zeros = np.zeros((dirs, 2 * GATES[node.op_type] * hidden), dtype=x.dtype.numpy)

@@ -7,7 +7,7 @@ When starts/ends/steps/axes arrive at run time, it lowers to `DynamicSlice`, whi
 them in the generated code; the output shape must then be declared by the model.
 """
 from ..ir import CompileError
-from . import axis_of, declared_shape, ir, known, register, set_output
+from . import axis_of, declared_shape, ir, register, set_output
 
 BIG = 2**31  # ends at or beyond this mean "to the end" (PyTorch writes INT64_MAX)
 
@@ -51,7 +51,7 @@ def _arguments(node):
 
 
 def is_static(node) -> bool:
-    return node.version < 10 or all(v is None or (known(v) and v.is_constant) for v in node.inputs[1:])
+    return node.version < 10 or all(v is None or v.is_constant for v in node.inputs[1:])
 
 
 def per_axis(node, shape):
