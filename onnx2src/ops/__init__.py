@@ -5,6 +5,8 @@ Each op module registers, per (op_type, since_version), three rules:
   fold(node, *data)    compute the outputs from known inputs (numbers or symbolic sizes), or None;
   lower(node, graph)   return the IR nodes (domain "onnx2src") that replace the ONNX node.
 A node is served by the newest registration whose since_version is not above the node's own.
+Every op module is imported at the end of this file, so the registry is complete as soon as
+anything in the package is imported, whichever module that is.
 """
 from __future__ import annotations
 
@@ -40,9 +42,6 @@ def register(op_types, since: int, **rules) -> None:
 
 
 def lookup(node: Node) -> OpDef:
-    if not _REGISTRY:
-        for m in MODULES:
-            importlib.import_module(f"{__name__}.{m}")
     found = None
     for since, opdef in _REGISTRY.get(node.op_type, []):
         if since <= node.version:
@@ -112,3 +111,7 @@ def ir(op: str, source: Node, inputs, outputs, **attrs) -> Node:
     """An IR node that keeps the name and opset of the ONNX node it came from."""
     attrs["onnx_op"] = source.op_type
     return Node(op, source.name, list(inputs), list(outputs), attrs, source.version, IR_DOMAIN)
+
+
+for _module in MODULES:  # last: the op modules import the helpers above
+    importlib.import_module(f"{__name__}.{_module}")
