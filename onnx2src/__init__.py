@@ -26,7 +26,11 @@ def generate(path: str, target: str, name: Optional[str] = None,
 
     if target not in TARGETS:
         raise CompileError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
-    name = naming.identifier(name or os.path.splitext(os.path.basename(path))[0])
+    if name is None:
+        name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], target)
+    problem = naming.module_name_problem(name, target)
+    if problem:
+        raise CompileError(f"--name {name!r} can't be used: {problem}")
     graph = frontend.load(path)
     graph.bounds = _bounds(graph, max_dims or {})
     passes.run_all(graph)

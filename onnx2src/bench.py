@@ -247,7 +247,7 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
     iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed)
     bounds = dict(env)  # the arena reported is the one these sizes need ...
     bounds.update(resolve_dims(iface, max_dims, "--max-dim", default=None))  # ... unless bounded
-    name = naming.identifier(os.path.splitext(os.path.basename(path))[0])
+    name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], "c")
     label, ref = reference(path)
     expected = ref(inputs)
     names = [n for n, _, _ in iface.outputs]

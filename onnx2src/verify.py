@@ -77,7 +77,7 @@ def resolve_dims(iface: Interface, given: Sequence[Tuple[str, int]], what: str =
                  default: Optional[int] = DEFAULT_DIM) -> Dict[str, int]:
     """{symbol: size} from NAME=N pairs, naming symbols by their ONNX name or C identifier."""
     by_name = {s: s for s in iface.symbols}
-    by_name.update({naming.identifier(s): s for s in iface.symbols if naming.identifier(s) not in by_name})
+    by_name.update({naming.sanitize(s): s for s in iface.symbols if naming.sanitize(s) not in by_name})
     env = {}
     for name, n in given:
         if name not in by_name:

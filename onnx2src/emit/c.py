@@ -5,26 +5,26 @@ expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the 
 skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
 from .. import __version__
-from ..dims import Dim, is_static, product, render
+from ..dims import is_static, product, render
 from ..ir import DTYPES
 from ..ops import strides
 from ..ops.recurrent import GATES
 from ..passes import pack_weights, plan_memory
 from . import Refs, environment, tidy
 from .literals import c_initializer, c_number
-from .naming import Namer, comment, identifier
+from .naming import c_namer, comment, node_comment, quoted
 
 BY_NAME = {d.name: d for d in DTYPES}
 
 LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")},
         "double": {f: f for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")}}
 
-# How each Elementwise kind is written; x0, x1 are the operands already loaded.
+# How each Elementwise kind is written; _x0, _x1 are the operands already loaded.
 EXPRESSIONS = {
-    "Add": "x0 + x1", "Sub": "x0 - x1", "Mul": "x0 * x1", "Div": "x0 / x1", "Neg": "-x0",
-    "Tanh": "{tanh}(x0)", "Sigmoid": "{sigmoid_x0}",
-    "Relu": "x0 > 0 ? x0 : 0", "LeakyRelu": "x0 < 0 ? x0 * {alpha} : x0",
-    "Cast": "({ctype})x0", "Cast:bool": "(uint8_t)(x0 != 0)",
+    "Add": "_x0 + _x1", "Sub": "_x0 - _x1", "Mul": "_x0 * _x1", "Div": "_x0 / _x1", "Neg": "-_x0",
+    "Tanh": "{tanh}(_x0)", "Sigmoid": "{sigmoid_x0}",
+    "Relu": "_x0 > 0 ? _x0 : 0", "LeakyRelu": "_x0 < 0 ? _x0 * {alpha} : _x0",
+    "Cast": "({ctype})_x0", "Cast:bool": "(uint8_t)(_x0 != 0)",
 }
 # Activations of RNN/LSTM/GRU, written over a variable {x}.
 ACTIVATIONS = {
@@ -46,7 +46,7 @@ ERRORS = [("OK", 0, "success"),
 class Source:
     def __init__(self, graph, name, approximate=False):
         self.graph, self.name = graph, name
-        self.names = Namer({name})
+        self.names = c_namer(name)
         self.weights, self.pointers = [], []
         self.upper = name.upper()
         self.kernels = {}          # dtype name -> kernels used ("gemm", "pack")
@@ -67,10 +67,20 @@ class Source:
 
     # -- names ---------------------------------------------------------------------------------
     def dim(self, d) -> str:
-        return render(d, lambda s: self.names(("dim", s), s))
+        return render(d, self.dim_name)
+
+    def dim_name(self, symbol) -> str:
+        return self.names(("dim", symbol), symbol)
+
+    def bound_macro(self, symbol) -> str:
+        return f"{self.upper}_MAX_{self.dim_name(symbol).upper()}"
 
     def bound(self, d) -> str:
-        return render(d, lambda s: f"{self.upper}_MAX_{identifier(s).upper()}")
+        return render(d, self.bound_macro)
+
+    def doc(self, d) -> str:
+        """A dim for the documentation: min / max / floor as words, in a comment."""
+        return comment(render(d, self.dim_name, "doc"))
 
     def value(self, v) -> str:
         """The C expression (an identifier) for the storage of value v."""
@@ -84,27 +94,27 @@ class Source:
             return self.names.names[key]
         ident = self.names(key, root.name)
         if storage.kind == "weight":
-            self.weights.append({"name": ident, "comment": comment(root.name), "ctype": root.dtype.c,
+            self.weights.append({"name": ident, "comment": quoted(root.name), "ctype": root.dtype.c,
                                  "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
                                  "count": max(int(root.data.size), 1), "bytes": int(root.data.nbytes),
                                  "init": c_initializer(root.data if root.data.size else [0], root.dtype)})
         elif storage.kind == "arena":
             self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": self.arena_name(root.dtype),
                                   "offset": f"{self.upper}_OFF_{root.dtype.name.upper()}_{storage.index}",
-                                  "comment": comment(root.name), "dims": self.dims_comment(root.shape)})
+                                  "comment": quoted(root.name), "dims": self.dims_comment(root.shape)})
         return ident
 
     def arena_name(self, dtype) -> str:
         return f"{self.name}_arena_{dtype.name}"
 
     def dims_comment(self, shape) -> str:
-        return "".join(f"[{comment(self.dim(d))}]" for d in shape) or "[1]"
+        return "".join(f"[{self.doc(d)}]" for d in shape) or "[1]"
 
     # -- nodes ---------------------------------------------------------------------------------
     def node(self, node):
         out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
         ctx = {"op": node.op_type.lower(), "a": node.attrs, "err": self.upper + "_",
-               "comment": comment(f'{node.attrs["onnx_op"]} "{node.name}" (opset {node.version})'),
+               "comment": node_comment(node),
                "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs)}
         if out is not None:
             ctx.update(ctype=out.dtype.c, count=self.dim(product(out.shape)),
@@ -116,7 +126,7 @@ class Source:
 
     def loops(self, extents, *operands):
         """Coalesced loop nest over `extents`; each operand is (offset, strides). Returns the
-        loop extents as C text and, per operand, its index expression in i0, i1, ..."""
+        loop extents as C text and, per operand, its index expression in _i0, _i1, ..."""
         dims = [(e, [s[i] for _, s in operands]) for i, e in enumerate(extents) if e != 1]
         merged = []
         for e, ss in dims:
@@ -130,11 +140,16 @@ class Source:
             terms = [] if is_static(offset) and offset == 0 else [self.dim(offset)]
             for i, (e, ss) in enumerate(merged):
                 if ss[k] == 1:
-                    terms.append(f"i{i}")
+                    terms.append(f"_i{i}")
                 elif ss[k] != 0:
-                    terms.append(f"i{i}*{self.dim(ss[k])}")
+                    terms.append(f"_i{i}*{self.dim(ss[k])}")
             indices.append(" + ".join(terms) or "0")
         return [self.dim(e) for e, _ in merged], indices
+
+    def index(self, offset, **strides) -> str:
+        """offset + local*stride + ... as C text, for the template's loop counters (_b, _t)."""
+        terms = [f"{local}*{self.dim(stride)}" if stride != 1 else local for local, stride in strides.items()]
+        return " + ".join(terms + ([self.dim(offset)] if offset != 0 else []))
 
     def ctx_Elementwise(self, node):
         out = node.outputs[0]
@@ -146,7 +161,7 @@ class Source:
         src = node.inputs[0].dtype
         fn = self.functions(src) if kind in ("Tanh", "Sigmoid") else {}
         expr = EXPRESSIONS[kind].format(alpha=c_number(node.attrs.get("alpha", 0), src), ctype=out.dtype.c,
-                                        sigmoid_x0=fn.get("sigmoid", "").replace("{x}", "x0"), **fn)
+                                        sigmoid_x0=fn.get("sigmoid", "").replace("{x}", "_x0"), **fn)
         return {"extents": extents, "y_index": idx[0], "x_index": idx[1:],
                 "x_ctype": [v.dtype.c for v in node.inputs], "expr": expr}
 
@@ -230,8 +245,8 @@ class Source:
         xs, ys = strides(x.shape), strides(out.shape)
         return {"rank": x.rank, "in_dims": [self.dim(d) for d in x.shape],
                 "out_dims": [self.dim(d) for d in out.shape],
-                "y_index": " + ".join(f"i{k}*{self.dim(s)}" for k, s in enumerate(ys)) or "0",
-                "x_index": "offset" + "".join(f" + i{k}*step[{k}]*strides[{k}]" for k in range(x.rank)),
+                "y_index": " + ".join(f"_i{k}*{self.dim(s)}" for k, s in enumerate(ys)) or "0",
+                "x_index": "_offset" + "".join(f" + _i{k}*_step[{k}]*_strides[{k}]" for k in range(x.rank)),
                 "in_strides": [self.dim(s) for s in xs], "n_args": self.dim(product(node.inputs[1].shape)),
                 "has_axes": node.input(3) is not None, "has_steps": node.input(4) is not None}
 
@@ -241,8 +256,6 @@ class Source:
         dtype = node.inputs[0].dtype
         H, I, G = a["hidden"], a["input_size"], GATES[a["cell"]]
         seq, batch, D = a["seq"], a["batch"], len(a["directions"])
-        t, b = Dim.symbol("t"), Dim.symbol("b")
-        local = lambda d: render(d, lambda sym: sym if sym in ("t", "b") else self.names(("dim", sym), sym))
         fn = self.functions(dtype)
         packed = {k: self.value(x) for k, x in a["packed"].items()}
         runtime = {k: not x.is_constant for k, x in a["packed"].items()}
@@ -268,10 +281,12 @@ class Source:
             acts = [ACTIVATIONS[name].format(x="{x}", alpha=c_number(al or 0, dtype),
                                              beta=c_number(be or 0, dtype), **fn)
                     for name, al, be in a["activations"][d]]
-            y_row = ((b * seq + t) * D + d) * H if a["layout"] else ((t * D + d) * batch + b) * H
-            state_row = (b * D + d) * H if a["layout"] else (d * batch + b) * H
-            dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": local(y_row),
-                         "state_row": local(state_row), "B": v["B"] and offset_ptr(v["B"], str(d * 2 * G * H)),
+            # rows of Y and Y_h / Y_c for batch entry _b at step _t
+            y_row = (self.index(d * H, _b=seq * D * H, _t=D * H) if a["layout"] else
+                     self.index(d * batch * H, _t=D * batch * H, _b=H))
+            state_row = self.index(d * H, _b=D * H) if a["layout"] else self.index(d * batch * H, _b=H)
+            dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": y_row,
+                         "state_row": state_row, "B": v["B"] and offset_ptr(v["B"], str(d * 2 * G * H)),
                          "bias": offset_ptr(packed["bias"], str(d * G * H)),
                          "P": v["P"] and offset_ptr(v["P"], str(d * 3 * H)),
                          "m": {m["name"]: offset_ptr(m["packed"], str(d * m["size"])) for m in matrices},
@@ -280,11 +295,11 @@ class Source:
         return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3, "t": dtype.name,
                 "s": {k: self.value(x) for k, x in a["scratch"].items()}, "dirs": dirs,
                 "matrices": matrices, "runtime_bias": runtime["bias"],
-                "seq": local(seq), "batch": local(batch), "rows": local(seq * batch),
+                "seq": self.dim(seq), "batch": self.dim(batch), "rows": self.dim(seq * batch),
                 "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "RB_H": G * H + 2 * H, "H3": 3 * H, "ctype": dtype.c,
-                # the input projections of step t, one row per batch entry
-                "xw_t": local(t * G * H if a["layout"] else t * batch * G * H),
-                "xw_rs": local(seq * G * H if a["layout"] else G * H),
+                # the input projections of step _t, one row per batch entry
+                "xw_t": self.index(0, _t=G * H if a["layout"] else batch * G * H),
+                "xw_rs": self.dim(seq * G * H if a["layout"] else G * H),
                 "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
 
 
@@ -295,13 +310,13 @@ def broadcast_strides(shape, out_shape):
     return [0] * pad + [0 if (is_static(d) and d == 1) else s for d, s in zip(shape, own)]
 
 
-def max_chain(name, terms, upper):
+def max_chain(name, terms):
     """Enumerators defining `name` as the largest of `terms` (0 if none). Each step takes the
     max of the previous step and one term, so no macro argument is ever expanded twice over."""
     if len(terms) <= 1:
         return [(name, terms[0] if terms else "0")]
-    steps = [(f"{name}_{i}", f"{upper}_MAX2({name}_{i - 1}, {t})" if i else t) for i, t in enumerate(terms[:-1])]
-    return steps + [(name, f"{upper}_MAX2({steps[-1][0]}, {terms[-1]})")]
+    steps = [(f"{name}_{i}", f"O2S_MAX({name}_{i - 1}, {t})" if i else t) for i, t in enumerate(terms[:-1])]
+    return steps + [(name, f"O2S_MAX({steps[-1][0]}, {terms[-1]})")]
 
 
 def offset_ptr(pointer: str, index: str) -> str:
@@ -311,12 +326,11 @@ def offset_ptr(pointer: str, index: str) -> str:
 def emit(graph, name: str, source: str, approximate: bool = False):
     src = Source(graph, name, approximate)
     upper = src.upper
-    dims = [{"name": src.names(("dim", s), s), "onnx": comment(s),
-             "macro": f"{upper}_MAX_{identifier(s).upper()}", "default": graph.bounds[s]}
+    dims = [{"name": src.dim_name(s), "onnx": quoted(s), "macro": src.bound_macro(s), "default": graph.bounds[s]}
             for s in graph.symbols()]
 
     def io(v, direction):
-        return {"name": src.value(v), "onnx": comment(v.name), "ctype": v.dtype.c, "dtype": v.dtype.name,
+        return {"name": src.value(v), "onnx": quoted(v.name), "ctype": v.dtype.c, "dtype": v.dtype.name,
                 "dims": src.dims_comment(v.shape), "const": "const " if direction == "input" else ""}
 
     inputs = [io(v, "input") for v in graph.inputs]
@@ -332,8 +346,8 @@ def emit(graph, name: str, source: str, approximate: bool = False):
         enumerators = []
         for s in slots:
             enumerators.append((tag % ("SIZE", s.index), f"{upper}_ALIGN({src.bound(s.size)})"))
-            enumerators += max_chain(tag % ("OFF", s.index), [ends[id(b)] for b in s.below], upper)
-        enumerators += max_chain(f"{upper}_ARENA_{dtype_name.upper()}", list(ends.values()), upper)
+            enumerators += max_chain(tag % ("OFF", s.index), [ends[id(b)] for b in s.below])
+        enumerators += max_chain(f"{upper}_ARENA_{dtype_name.upper()}", list(ends.values()))
         total = graph.arena_elements[dtype_name]
         arena_bytes += total * dtype.numpy.itemsize
         arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),

@@ -5,10 +5,10 @@ templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py
 """
 from .. import __version__
 from ..ops.recurrent import GATES
-from ..dims import Dim, render
+from ..dims import Dim, is_static, render
 from . import Refs, environment, tidy
 from .literals import py_array, py_number
-from .naming import Namer, comment
+from .naming import comment, node_comment, py_namer, py_string, quoted
 
 # How each Elementwise kind is written; {0}, {1} are operands, {alpha}, {dtype} attributes.
 EXPRESSIONS = {
@@ -34,7 +34,7 @@ HELPERS = {"Div:int": "trunc_div", "Sigmoid": "sigmoid", "DynamicSlice": "dynami
 class Module:
     def __init__(self, graph, name):
         self.graph, self.name = graph, name
-        self.names = Namer()
+        self.names = py_namer(name)
         self.weights, self.helpers = [], []
 
     def value(self, v):
@@ -44,24 +44,31 @@ class Module:
             key = id(v)
             if key not in self.names.names:
                 ident = self.names(key, v.name)
-                self.weights.append({"name": ident, "comment": comment(v.name), "dtype": v.dtype.name,
+                self.weights.append({"name": ident, "comment": quoted(v.name), "dtype": v.dtype.name,
                                      "shape": self.shape(v.shape), "literal": py_array(v.data)})
             return self.names.names[key]
         return self.names(id(v), v.name)
 
     def dim(self, d):
-        return render(d, lambda s: self.names(("dim", s), s))
+        return render(d, self.dim_name, "py")
+
+    def dim_name(self, symbol):
+        return self.names(("dim", symbol), symbol)
 
     def shape(self, shape):
         items = [self.dim(d) for d in shape]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+    def doc_shape(self, shape):
+        """A shape for the docstring: min / max / floor as words."""
+        return comment("[" + ", ".join(render(d, self.dim_name, "doc") for d in shape) + "]")
 
     def helper(self, key):
         if key in HELPERS and HELPERS[key] not in self.helpers:
             self.helpers.append(HELPERS[key])
 
     def node(self, node):
-        ctx = {"op": node.op_type, "comment": comment(f'{node.attrs["onnx_op"]} "{node.name}" (opset {node.version})'),
+        ctx = {"op": node.op_type, "comment": node_comment(node),
                "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs),
                "a": node.attrs}
         out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
@@ -84,11 +91,15 @@ class Module:
                                                  dtype=node.outputs[0].dtype.numpy.name)}
 
     def ctx_Slice(self, node):
-        parts = []
-        for start, end, step in node.attrs["bounds"]:
-            stop = "None" if (not isinstance(end, Dim) and end < 0) else self.dim(end)
+        """x[start:end:step, ...]; a negative step runs to the start of the axis and is then cut to
+        its extent, since a computed end of -1 would wrap around in Python."""
+        parts, extents = [], []
+        for (start, end, step), extent in zip(node.attrs["bounds"], node.outputs[0].shape):
+            stop = self.dim(end) if step > 0 else ""
             parts.append(f"{self.dim(start)}:{stop}" + (f":{step}" if step != 1 else ""))
-        return {"index": ", ".join(parts)}
+            extents.append(f":{self.dim(extent)}" if step < 0 and not (is_static(end) and end < 0) else ":")
+        cut = "" if set(extents) == {":"} else "[" + ", ".join(extents) + "]"
+        return {"index": ", ".join(parts), "cut": cut}
 
     def ctx_Gemm(self, node):
         a, b = self.value(node.inputs[0]), self.value(node.inputs[1])
@@ -135,19 +146,19 @@ class Module:
 def emit(graph, name: str, source: str):
     m = Module(graph, name)
     for s in graph.symbols():
-        m.names(("dim", s), s)
-    inputs = [{"name": m.value(v), "onnx": comment(v.name), "dtype": v.dtype.numpy.name,
-               "shape": m.shape(v.shape),
+        m.dim_name(s)
+    inputs = [{"name": m.value(v), "onnx": quoted(v.name), "literal": py_string(v.name),
+               "dtype": v.dtype.numpy.name, "doc": m.doc_shape(v.shape),
                "spec": "(" + ", ".join(repr(m.dim(d)) if isinstance(d, Dim) else str(d)
                                       for d in v.shape) + ("," if v.rank == 1 else "") + ")"}
               for v in graph.inputs]
     nodes = [m.node(n) for n in graph.nodes]
-    outputs = [{"name": m.value(v), "onnx": comment(v.name), "dtype": v.dtype.numpy.name,
-                "shape": m.shape(v.shape)} for v in graph.outputs]
+    outputs = [{"name": m.value(v), "onnx": quoted(v.name), "dtype": v.dtype.numpy.name,
+                "doc": m.doc_shape(v.shape)} for v in graph.outputs]
     env = environment()
     body = [env.get_template(f"numpy/{n['op'].lower()}.py.j2").render(n=n) for n in nodes]
     text = env.get_template("numpy/module.py.j2").render(
         name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
         weights=m.weights, helpers=m.helpers, body=body,
-        dims=[m.names.names[("dim", s)] for s in graph.symbols()])
+        dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s))} for s in graph.symbols()])
     return {f"{name}.py": tidy(text)}

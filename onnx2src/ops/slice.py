@@ -6,6 +6,7 @@ normalized (start, end, step) per axis, clamped as the spec says, possibly in sy
 When starts/ends/steps/axes arrive at run time, it lowers to `DynamicSlice`, which normalizes
 them in the generated code; the output shape must then be declared by the model.
 """
+from ..dims import ceil_div, maximum, minimum
 from ..ir import CompileError
 from . import axis_of, declared_shape, ir, register, set_output
 
@@ -13,7 +14,9 @@ BIG = 2**31  # ends at or beyond this mean "to the end" (PyTorch writes INT64_MA
 
 
 def normalize(node, dim, start, end, step):
-    """ONNX Slice semantics for one axis → (start, end, extent), end exclusive, clamped."""
+    """ONNX Slice semantics for one axis → (start, end, extent), end exclusive, clamped as the
+    spec says. With a symbolic `dim` the clamps stay symbolic (min / max), so `y[:, 1:3]` over
+    seq has min(seq, 3) - 1 elements, which is 0 when seq is 1."""
     if step == 0:
         raise CompileError("slice step must not be 0", node)
     try:
@@ -26,14 +29,13 @@ def normalize(node, dim, start, end, step):
         elif end < 0:
             end = end + dim
         if step > 0:
-            start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-            extent = max(end - start, 0)
+            start, end = minimum(maximum(start, 0), dim), minimum(maximum(end, 0), dim)
+            extent = maximum(end - start, 0)
         else:
-            start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
-            extent = max(start - end, 0)
-        if abs(step) != 1:
-            extent = (extent + abs(step) - 1) // abs(step)
-    except ValueError as e:  # a symbolic bound that cannot be resolved
+            start, end = minimum(maximum(start, 0), dim - 1), minimum(maximum(end, -1), dim - 1)
+            extent = maximum(start - end, 0)
+        extent = ceil_div(extent, abs(step))
+    except ValueError as e:  # a symbolic bound whose sign can't be known
         raise CompileError(f"cannot resolve slice bounds: {e}", node)
     return start, end, extent
 
