@@ -92,6 +92,8 @@ class CModel:
         self.lib = ctypes.CDLL(lib)
         self.fn = getattr(self.lib, f"{name}_run")
         self.fn.restype = ctypes.c_int
+        self.shape_fn = getattr(self.lib, f"{name}_output_shape")
+        self.shape_fn.restype = ctypes.c_int
 
     def __call__(self, *inputs) -> List[np.ndarray]:
         code, outputs = self.call(*inputs)
@@ -99,12 +101,27 @@ class CModel:
             raise RuntimeError(f"{self.name}_run returned {code}")
         return outputs
 
+    def output_shapes(self, env) -> List[tuple]:
+        """The outputs' shapes as the generated NAME_output_shape computes them."""
+        dims = [ctypes.c_int64(env[s]) for s in self.interface.symbols]
+        shapes = []
+        for i, (_, _, shape) in enumerate(self.interface.outputs):
+            out = (ctypes.c_int64 * max(len(shape), 1))()
+            code = self.shape_fn(*dims, ctypes.c_int(i), out)
+            if code != 0:
+                raise RuntimeError(f"{self.name}_output_shape returned {code} for output {i}")
+            shapes.append(tuple(out[:len(shape)]))
+        return shapes
+
     def call(self, *inputs):
         iface = self.interface
         arrays = [np.ascontiguousarray(x, dtype=dt) for x, (_, dt, _) in zip(inputs, iface.inputs)]
         env = iface.sizes(arrays)
-        outs = [np.zeros(shape, dtype=dt) for shape, (_, dt, _) in
-                zip(iface.output_shapes(env), iface.outputs)]
+        expected = iface.output_shapes(env)
+        if self.output_shapes(env) != expected:
+            raise RuntimeError(f"{self.name}_output_shape gives {self.output_shapes(env)}, "
+                               f"the model's shapes are {expected}")
+        outs = [np.zeros(shape, dtype=dt) for shape, (_, dt, _) in zip(expected, iface.outputs)]
         args = [ctypes.c_int64(env[s]) for s in iface.symbols]
         args += [a.ctypes.data_as(ctypes.c_void_p) for a in arrays + outs]
         return self.fn(*args), outs

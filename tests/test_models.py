@@ -286,6 +286,23 @@ def slice_interior():
     return m, [[floats(1, 3, 5)], [floats(3, 6, 5, seed=1)], [floats(2, 2, 5, seed=2)]]
 
 
+def symbolic_slice(start, end, step, axis=1, head=False):
+    """`x[:, start:end:step]` (or on axis 0) over a symbolic axis, clamped at run time as ONNX
+    says; empty for short sequences. With `head`, a MatMul + Add (a Linear layer) follows."""
+    nodes = [helper.make_node("Slice", ["X", "starts", "ends", "axes", "steps"],
+                              ["S" if head else "Y"], name="/Slice")]
+    inits = [const("starts", np.array([start], np.int64)), const("ends", np.array([end], np.int64)),
+             const("axes", np.array([axis], np.int64)), const("steps", np.array([step], np.int64))]
+    if head:
+        nodes += [helper.make_node("MatMul", ["S", "W"], ["P"], name="/head/MatMul"),
+                  helper.make_node("Add", ["P", "B"], ["Y"], name="/head/Add")]
+        inits += [weights("W", 4, 3), weights("B", 3)]
+    m = model(nodes, [tensor("X", TP.FLOAT, ["batch", "seq", 4] if axis else ["seq", "batch", 4])],
+              [tensor("Y", TP.FLOAT, [None, None, 3 if head else 4])], inits)
+    shape = (lambda b, s: (b, s, 4)) if axis else (lambda b, s: (s, b, 4))
+    return m, [[floats(*shape(b, s), seed=s)] for b, s in ((2, 1), (1, 2), (3, 3), (2, 7))]
+
+
 def slice_opset1():
     """Slice-1 (attributes starts / ends / axes, no steps), as opset 9 exporters wrote it."""
     nodes = [helper.make_node("Slice", ["X"], ["s"], starts=[-1, 1], ends=[INT64_MAX, 3], axes=[1, 2],
@@ -350,6 +367,16 @@ MODELS = {
     "slice_int32": slice_int32,
     "slice_interior": slice_interior,
     "slice_opset1": slice_opset1,
+    "slice_1_3": lambda: symbolic_slice(1, 3, 1),
+    "slice_1_3_seq_first": lambda: symbolic_slice(1, 3, 1, axis=0),
+    "slice_last_2": lambda: symbolic_slice(-2, INT64_MAX, 1),
+    "slice_every_2nd": lambda: symbolic_slice(0, INT64_MAX, 2),
+    "slice_1_-1_step_2": lambda: symbolic_slice(1, -1, 2),
+    "slice_every_3rd_reversed": lambda: symbolic_slice(-1, INT64_MIN, -3),
+    "slice_5_1_step_-2": lambda: symbolic_slice(5, 1, -2),
+    "slice_-2_-5_step_-1": lambda: symbolic_slice(-2, -5, -1),
+    "slice_1_3_linear_head": lambda: symbolic_slice(1, 3, 1, head=True),
+    "slice_last_2_linear_head": lambda: symbolic_slice(-2, INT64_MAX, 1, head=True),
     "output_is_input": output_is_input,
     "output_is_constant": output_is_constant,
     "output_is_initializer": output_is_initializer,
@@ -458,6 +485,16 @@ def test_c_rejects_bad_dims(name, saved, tmp_path, request):
             code, _, intact = call_c(cmodel, inputs, {s: bad})
             assert code == edim, f"{s}={bad}: returned {code}, expected MODEL_EDIM ({edim})"
             assert intact, f"{s}={bad}: wrote past the output buffers"
+    # model_output_shape: the same dims check, and an error for an output the model lacks
+    env = cmodel.interface.sizes(inputs)
+    dims = [ctypes.c_int64(env[s]) for s in symbols]
+    shape = (ctypes.c_int64 * 8)()
+    eoutput = int(re.search(r"#define MODEL_EOUTPUT (\d+)", header).group(1))
+    n_outputs = len(cmodel.interface.outputs)
+    assert cmodel.shape_fn(*dims, ctypes.c_int(n_outputs), shape) == eoutput
+    assert cmodel.shape_fn(*dims, ctypes.c_int(-1), shape) == eoutput
+    dims[0] = ctypes.c_int64(bound + 1)
+    assert cmodel.shape_fn(*dims, ctypes.c_int(0), shape) == edim
 
 
 def test_c_max_dim_bound_is_enforced_and_usable(tmp_path):

@@ -40,7 +40,8 @@ FMA = {"float": {"fn": "fmaf", "macro": "__FP_FAST_FMAF"}, "double": {"fn": "fma
 ERRORS = [("OK", 0, "success"),
           ("EDIM", 1, "a dimension argument is below 1 or above its bound"),
           ("EINDEX", 2, "a Gather index is out of range"),
-          ("ESHAPE", 3, "run-time slice arguments disagree with the shape the model declares")]
+          ("ESHAPE", 3, "run-time slice arguments disagree with the shape the model declares"),
+          ("EOUTPUT", 4, "output_shape was asked for an output the model does not have")]
 
 
 class Source:
@@ -331,10 +332,16 @@ def emit(graph, name: str, source: str, approximate: bool = False):
 
     def io(v, direction):
         return {"name": src.value(v), "onnx": quoted(v.name), "ctype": v.dtype.c, "dtype": v.dtype.name,
-                "dims": src.dims_comment(v.shape), "const": "const " if direction == "input" else ""}
+                "dims": src.dims_comment(v.shape), "const": "const " if direction == "input" else "",
+                "shape": [src.dim(d) for d in v.shape]}
 
     inputs = [io(v, "input") for v in graph.inputs]
     outputs = [io(v, "output") for v in graph.outputs]
+    dim_params = [f"int64_t {d['name']}" for d in dims]
+    params = {"run": ", ".join(dim_params + [f"const {v['ctype']} *{v['name']}" for v in inputs]
+                               + [f"{v['ctype']} *{v['name']}" for v in outputs]),
+              "output_shape": ", ".join(dim_params + ["int output", "int64_t *shape"]),
+              "dims": ", ".join(dim_params) or "void"}
     nodes = [src.node(n) for n in graph.nodes]
     read = {id(graph.storage[id(v)]) for n in graph.nodes for v in n.inputs if v is not None}
     unused = [src.value(v) for v in graph.inputs if id(graph.storage[id(v)]) not in read]
@@ -359,7 +366,7 @@ def emit(graph, name: str, source: str, approximate: bool = False):
         t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
-    common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims,
+    common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims, params=params,
                   inputs=inputs, outputs=outputs, errors=ERRORS, arena_bytes=arena_bytes,
                   weight_bytes=weight_bytes)
     header = env.get_template("c/header.h.j2").render(**common)
