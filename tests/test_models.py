@@ -303,6 +303,26 @@ def symbolic_slice(start, end, step, axis=1, head=False):
     return m, [[floats(*shape(b, s), seed=s)] for b, s in ((2, 1), (1, 2), (3, 3), (2, 7))]
 
 
+def split_chunks(opset, parts=2, axis=1, sizes=None, seqs=(1, 2, 5, 6)):
+    """Split on a symbolic axis (torch.chunk: opset 18's num_outputs, equal chunks of
+    ceil(seq / parts), the last smaller or empty) or on a static one with given sizes.
+    (onnxruntime refuses sizes where a chunk before the last would be short, e.g. seq 2 in 3.)"""
+    outputs = [f"Y{i}" for i in range(parts)]
+    attrs = {"axis": axis}
+    inputs, inits = ["X"], []
+    if sizes is not None and opset >= 13:
+        inputs.append("split")
+        inits.append(const("split", np.array(sizes, np.int64)))
+    elif sizes is not None:
+        attrs["split"] = sizes
+    elif opset >= 18:
+        attrs["num_outputs"] = parts
+    nodes = [helper.make_node("Split", inputs, outputs, name="/Split", **attrs)]
+    m = model(nodes, [tensor("X", TP.FLOAT, ["batch", "seq", 4])],
+              [tensor(y, TP.FLOAT, [None, None, None]) for y in outputs], inits, opset=opset)
+    return m, [[floats(1 + s % 3, s, 4, seed=s)] for s in seqs]
+
+
 def slice_opset1():
     """Slice-1 (attributes starts / ends / axes, no steps), as opset 9 exporters wrote it."""
     nodes = [helper.make_node("Slice", ["X"], ["s"], starts=[-1, 1], ends=[INT64_MAX, 3], axes=[1, 2],
@@ -376,6 +396,11 @@ MODELS = {
     "slice_5_1_step_-2": lambda: symbolic_slice(5, 1, -2),
     "slice_-2_-5_step_-1": lambda: symbolic_slice(-2, -5, -1),
     "slice_1_3_linear_head": lambda: symbolic_slice(1, 3, 1, head=True),
+    "split_seq_in_2_chunks": lambda: split_chunks(18),
+    "split_seq_in_3_chunks": lambda: split_chunks(18, parts=3, seqs=(3, 5, 7)),
+    "split_features_sizes_input": lambda: split_chunks(13, axis=2, sizes=[1, 3]),
+    "split_features_sizes_attribute": lambda: split_chunks(11, parts=3, axis=-1, sizes=[2, 1, 1]),
+    "split_features_equal": lambda: split_chunks(13, axis=2),
     "slice_last_2_linear_head": lambda: symbolic_slice(-2, INT64_MAX, 1, head=True),
     "output_is_input": output_is_input,
     "output_is_constant": output_is_constant,

@@ -1,4 +1,4 @@
-"""Slice, opset 1 (attributes) and opset 10+ (inputs).
+"""Slice, opset 1 (attributes) and opset 10+ (inputs), and Split, which is one Slice per output.
 
 With starts/ends/axes/steps known at compile time, Slice lowers to the IR op `Slice`: one
 normalized (start, end, step) per axis, clamped as the spec says, possibly in symbolic sizes
@@ -6,9 +6,9 @@ normalized (start, end, step) per axis, clamped as the spec says, possibly in sy
 When starts/ends/steps/axes arrive at run time, it lowers to `DynamicSlice`, which normalizes
 them in the generated code; the output shape must then be declared by the model.
 """
-from ..dims import ceil_div, maximum, minimum
+from ..dims import Dim, ceil_div, maximum, minimum
 from ..ir import CompileError
-from . import axis_of, declared_shape, ir, register, set_output
+from . import axis_of, const_input, declared_shape, ir, register, set_output
 
 BIG = 2**31  # ends at or beyond this mean "to the end" (PyTorch writes INT64_MAX)
 
@@ -98,3 +98,56 @@ def lower(node, graph):
 
 
 register("Slice", 1, infer=infer, fold=fold, lower=lower, symbolic=True)
+
+
+# -- Split ----------------------------------------------------------------------------------------
+
+def split_pieces(node, shape):
+    """The axis, and (start, extent) along it of each output. Sizes come from `split` (an
+    attribute before opset 13, else an input), else the axis is cut in equal chunks of
+    ceil(dim / n) (opset 18's num_outputs: the last may be smaller, or empty)."""
+    axis = axis_of(node, node.attrs.get("axis", 0), len(shape))
+    dim, n = shape[axis], len(node.outputs)
+    sizes = node.attrs.get("split") if node.version < 13 else None
+    if sizes is None and node.input(1) is not None:
+        sizes = const_input(node, 1, "split").reshape(-1)
+    if sizes is not None:
+        sizes = [x if isinstance(x, Dim) else int(x) for x in sizes]
+        if len(sizes) != n or sum(sizes) != dim:
+            raise CompileError(f"split {sizes} does not cut an axis of size {dim} into {n} outputs", node)
+        starts = [sum(sizes[:i]) for i in range(n)]
+        return axis, list(zip(starts, sizes))
+    if node.version >= 18 and node.attrs.get("num_outputs") != n:
+        raise CompileError(f"num_outputs {node.attrs.get('num_outputs')} differs from the {n} outputs", node)
+    if node.version < 18 and isinstance(dim, int) and dim % n:
+        raise CompileError(f"an axis of size {dim} can't be split in {n} equal parts", node)
+    chunk = ceil_div(dim, n)
+    starts = [minimum(i * chunk, dim) for i in range(n + 1)]
+    return axis, [(starts[i], maximum(starts[i + 1] - starts[i], 0)) for i in range(n)]
+
+
+def split_bounds(node, shape):
+    """Per output: [(start, end, step)] for every axis of the input (as Slice lowers to)."""
+    axis, pieces = split_pieces(node, shape)
+    return [[(start, start + extent, 1) if a == axis else (0, d, 1) for a, d in enumerate(shape)]
+            for start, extent in pieces]
+
+
+def infer_split(node, graph):
+    x = node.input(0)
+    axis, pieces = split_pieces(node, x.shape)
+    for i, (_, extent) in enumerate(pieces):
+        set_output(node, i, x.dtype, [extent if a == axis else d for a, d in enumerate(x.shape)])
+
+
+def fold_split(node, data, *rest):
+    return [data[tuple(slice(s, e, st) for s, e, st in bounds)] for bounds in split_bounds(node, data.shape)]
+
+
+def lower_split(node, graph):
+    x = node.input(0)
+    return [ir("Slice", node, [x], [y], bounds=bounds)
+            for y, bounds in zip(node.outputs, split_bounds(node, x.shape)) if y is not None]
+
+
+register("Split", 1, infer=infer_split, fold=fold_split, lower=lower_split, symbolic=True)
