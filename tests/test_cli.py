@@ -193,6 +193,16 @@ def float16_cast_model():
                         [helper.make_tensor_value_info("Y", TP.FLOAT, [4])])
 
 
+def huge_constant_model():
+    """ConstantOfShape of [10**12] floats: refused at once, without trying to allocate 4 TB."""
+    nodes = [helper.make_node("ConstantOfShape", ["s"], ["z"], name="/huge",
+                              value=numpy_helper.from_array(np.array([1.0], np.float32))),
+             helper.make_node("Add", ["X", "z"], ["Y"], name="/add")]
+    return _graph_model(nodes, [helper.make_tensor_value_info("X", TP.FLOAT, [1])],
+                        [helper.make_tensor_value_info("Y", TP.FLOAT, None)],
+                        [numpy_helper.from_array(np.array([10**12], np.int64), "s")])
+
+
 def write_model(builder):
     def write(path):
         onnx.save(builder(), str(path))
@@ -218,6 +228,12 @@ ERRORS = {
     "max_dim_unknown_name": (write_model(good_model), ["--max-dim", "time=5"], ["time"]),
     "max_dim_zero": (write_model(good_model), ["--max-dim", "x=0"], ["x"]),
     "max_dim_batch_zero": (write_model(good_model), ["--max-dim", "batch=0"], ["batch"]),
+    "huge_constant": (write_model(huge_constant_model), [], ["1,000,000,000,000 elements"]),
+    "name_c_keyword": (write_model(good_model), ["--name", "int"], ["'int'", "keyword"]),
+    "name_path": (write_model(good_model), ["--name", "../x"], ["'../x'", "letter"]),
+    "name_reserved_prefix": (write_model(good_model), ["--name", "o2s_model"], ["o2s"]),
+    "name_python_keyword": (write_model(good_model), ["--target", "numpy", "--name", "lambda"],
+                            ["'lambda'", "keyword"]),
 }
 # argparse's own errors (a malformed flag) print the usage text before the error line
 ERRORS_ARGPARSE = {

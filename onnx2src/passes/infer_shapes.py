@@ -3,11 +3,16 @@
 Walks the nodes in order; each op's rule sets its outputs' dtype and shape. When an op's inputs
 are known (constants, or small int tensors of symbolic sizes such as Shape's output), its fold
 rule computes the outputs too. That is what lets PyTorch's Shape → Gather → Concat → Reshape
-chains resolve to shapes in terms of `batch` and `seq` before anything is lowered.
+chains resolve to shapes in terms of `batch` and `seq` before anything is lowered. Results
+larger than FOLD_LIMIT elements are left to run time, so a hostile model (ConstantOfShape of
+[10**12]) can't make the compiler allocate without bound; the memory planner then refuses
+what could not be a C array.
 """
 import numpy as np
 
-from ..dims import is_static
+FOLD_LIMIT = 1 << 24  # elements computed at compile time by one node
+
+from ..dims import is_static, product
 from ..ir import CompileError
 from ..ops import lookup
 
@@ -26,6 +31,8 @@ def run(graph) -> bool:
             continue
         if not all(is_static(d) for v in node.outputs if v is not None for d in v.shape):
             continue  # contents of a tensor whose size is symbolic are left to run time
+        if sum(product(v.shape) for v in node.outputs if v is not None) > FOLD_LIMIT:
+            continue
         results = opdef.fold(node, *[v.data if v is not None else None for v in node.inputs])
         for v, data in zip(node.outputs, results or []):
             if v is not None and data is not None:

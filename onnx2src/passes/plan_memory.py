@@ -83,8 +83,9 @@ def run(graph) -> bool:
         graph.arenas[dtype] = placed
         graph.arena_elements[dtype] = elements(placed, graph.bounds)
         if graph.arena_elements[dtype] >= 2**31:
-            raise CompileError(f"the {dtype} arena would need {graph.arena_elements[dtype]:,} elements at "
-                               f"the bounds {graph.bounds}; lower them with --max-dim")
+            where = (f"at the bounds {graph.bounds}; lower them with --max-dim" if graph.bounds else
+                     "(the model's tensors are too large for a C array)")
+            raise CompileError(f"the {dtype} arena would need {graph.arena_elements[dtype]:,} elements {where}")
     return True
 
 
