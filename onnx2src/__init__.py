@@ -10,7 +10,7 @@ import os
 import tempfile
 from typing import Dict, Mapping, Optional
 
-from .ir import CompileError
+from .ir import CompileError, InternalError
 
 TARGETS = ("c", "numpy")
 DEFAULT_MAX_DIM = 128
@@ -18,9 +18,10 @@ DEFAULT_MAX_DIM = 128
 
 def generate(path: str, target: str, name: Optional[str] = None,
              max_dims: Optional[Mapping[str, int]] = None,
-             approximate: bool = False) -> Dict[str, str]:
+             approximate: bool = False, check_ir: bool = False) -> Dict[str, str]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
-    the faster rational tanh/sigmoid in the C target (see README, Activations)."""
+    the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
+    runs the IR verifier after every pass (raises InternalError on a compiler bug)."""
     from . import frontend, passes
     from .emit import naming
 
@@ -33,7 +34,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
         raise CompileError(f"--name {name!r} can't be used: {problem}")
     graph = frontend.load(path)
     graph.bounds = _bounds(graph, max_dims or {})
-    passes.run_all(graph)
+    passes.run_all(graph, check=check_ir)
     if target == "numpy":
         from .emit import numpy as emitter
         return emitter.emit(graph, name, os.path.basename(path))
@@ -43,9 +44,9 @@ def generate(path: str, target: str, name: Optional[str] = None,
 
 def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
                   max_dims: Optional[Mapping[str, int]] = None,
-                  approximate: bool = False) -> Dict[str, str]:
+                  approximate: bool = False, check_ir: bool = False) -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
-    files = generate(path, target, name, max_dims, approximate)
+    files = generate(path, target, name, max_dims, approximate, check_ir=check_ir)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:

@@ -1,13 +1,14 @@
 """Command line: argparse only; every flag maps to a compile_model() option.
 
-Errors print one line on stderr and exit with status 2, with no traceback and no files written.
+Errors print one line on stderr and exit with status 2, with no traceback and no files written;
+a failed IR check (--check-ir: a bug in onnx2src, not in the model) prints one line, exits 3.
 `onnx2src verify ...` and `onnx2src bench ...` are dispatched on the first argument to
 verify.main and bench.main, so `onnx2src MODEL --target ...` keeps its exact form.
 """
 import argparse
 import sys
 
-from . import DEFAULT_MAX_DIM, TARGETS, CompileError, __version__, compile_model
+from . import DEFAULT_MAX_DIM, TARGETS, CompileError, InternalError, __version__, compile_model
 
 
 def _max_dim(text: str):
@@ -44,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")
+    p.add_argument("--check-ir", action="store_true",
+                   help="check the compiler's intermediate representation after every pass "
+                        "(a failed check is a bug in onnx2src: exit status 3)")
     p.add_argument("--version", action="version", version=f"onnx2src {__version__}")
     return p
 
@@ -54,6 +58,7 @@ SUBCOMMANDS = ("verify", "bench")
 def fail(prog: str, error: Exception, status: int = 2) -> int:
     """Print `error` as one line on stderr; return the exit status (2: the input is at fault)."""
     text = error.summary() if hasattr(error, "summary") else str(error)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # one line, always
     print(f"{prog}: error: {text}", file=sys.stderr)
     return status
 
@@ -69,9 +74,11 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
-                                args.approx_activations)
+                                args.approx_activations, check_ir=args.check_ir)
     except CompileError as e:
         return fail("onnx2src", e)
+    except InternalError as e:
+        return fail("onnx2src", f"internal error, a bug in onnx2src (please report it): {e}", status=3)
     for path in written.values():
         print(path)
     return 0

@@ -45,17 +45,18 @@ def from_model(model: onnx.ModelProto) -> Graph:
     for sparse in g.sparse_initializer:
         raise CompileError(f'sparse initializer "{sparse.values.name}" is not supported')
 
+    named = _dim_names(g)
     inputs = []
     for vi in g.input:
         if vi.name in values:  # an initializer listed as an input (IR < 4): a constant
             continue
-        v = Value(vi.name, *_type_of(vi))
+        v = Value(vi.name, *_type_of(vi, named))
         if v.shape is None:
             raise CompileError(f'graph input "{vi.name}" has no shape')
         inputs.append(v)
         values[vi.name] = v
 
-    declared = {vi.name: _type_of(vi) for vi in list(g.value_info) + list(g.output)
+    declared = {vi.name: _type_of(vi, named) for vi in list(g.value_info) + list(g.output)
                 if vi.type.HasField("tensor_type")}
 
     nodes = []
@@ -81,7 +82,15 @@ def _default_opset(model: onnx.ModelProto) -> int:
     return opset
 
 
-def _type_of(vi):
+def _dim_names(g) -> set:
+    """Every dim name the graph's type declarations use."""
+    return {d.dim_param for vi in list(g.input) + list(g.output) + list(g.value_info)
+            if vi.type.HasField("tensor_type") for d in vi.type.tensor_type.shape.dim}
+
+
+def _type_of(vi, named: set):
+    """(dtype, shape) of a declaration; a dim with neither a size nor a name is given a name
+    of its own (INPUT_dimAXIS, made unlike every name the model uses)."""
     t = vi.type
     if not t.HasField("tensor_type"):
         raise CompileError(f'"{vi.name}" is not a tensor (sequences, maps and optionals are not supported)')
@@ -94,7 +103,10 @@ def _type_of(vi):
         if d.HasField("dim_value"):
             shape.append(int(d.dim_value))
         else:
-            shape.append(Dim.symbol(d.dim_param or f"{vi.name}_dim{axis}"))
+            name = d.dim_param or f"{vi.name}_dim{axis}"
+            while not d.dim_param and name in named:
+                name += "_"
+            shape.append(Dim.symbol(name))
     return dtype, tuple(shape)
 
 
@@ -104,12 +116,14 @@ def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     if proto.domain not in DOMAINS:
         raise CompileError(f'operator domain "{proto.domain}" is not supported', node)
     try:
-        node.version = onnx.defs.get_schema(proto.op_type, opset, "").since_version
+        schema = onnx.defs.get_schema(proto.op_type, opset, "")
     except Exception:
         raise CompileError(f"{proto.op_type} is not an ONNX operator at opset {opset}", node)
+    node.version = schema.since_version
     for a in proto.attribute:
         if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
             raise CompileError(f"attribute {a.name} holds a subgraph; control flow is not supported", node)
+        _check_attribute(a, schema, node)
         value = helper.get_attribute_value(a)
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
@@ -136,6 +150,22 @@ def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     while node.inputs and node.inputs[-1] is None:
         node.inputs.pop()
     return node
+
+
+def _check_attribute(a: onnx.AttributeProto, schema, node: Node) -> None:
+    """The attribute's type must be the one the operator's schema declares (onnxruntime and the
+    ONNX checker refuse anything else; the op modules rely on it)."""
+    declared = schema.attributes.get(a.name)
+    if declared is None:
+        known = ", ".join(sorted(schema.attributes)) or "none"
+        raise CompileError(f'attribute "{a.name}" is not an attribute of {schema.name} '
+                           f"(opset {schema.since_version}; its attributes: {known})", node)
+    expected = int(declared.type)
+    if a.type != expected:
+        kind = onnx.AttributeProto.AttributeType
+        given = kind.Name(a.type) if a.type in kind.values() else str(a.type)
+        raise CompileError(f'attribute "{a.name}" has type {given}, but {schema.name} expects '
+                           f"{kind.Name(expected)}", node)
 
 
 def _one_line(e: Exception) -> str:

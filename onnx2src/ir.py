@@ -25,6 +25,17 @@ class CompileError(Exception):
         super().__init__(where + message)
 
 
+class InternalError(Exception):
+    """A broken IR invariant: a bug in onnx2src, not in the model (see ir_verifier.py).
+    Rendered by the CLI as one line, exit status 3."""
+
+    def __init__(self, message: str, node: Optional["Node"] = None, after: Optional[str] = None):
+        self.node, self.after = node, after
+        where = f"IR check after {after}: " if after else ""
+        where += f'node "{node.name}" ({node.op_type}): ' if node is not None else ""
+        super().__init__(where + message)
+
+
 @dataclass(frozen=True)
 class DType:
     name: str        # ONNX spelling, lower case

@@ -1,4 +1,7 @@
-"""Shared test helpers: compile a model to both targets and compare with a reference."""
+"""Shared test helpers: compile a model to both targets and compare with a reference.
+
+Every test runs the IR verifier after the frontend and each pass (ONNX2SRC_CHECK_IR, read by
+passes.run_all and inherited by the CLI subprocesses the tests start)."""
 import os
 
 import numpy as np
@@ -7,6 +10,8 @@ import pytest
 
 from onnx2src import generate
 from onnx2src.harness import CModel, Interface, load_numpy
+
+os.environ.setdefault("ONNX2SRC_CHECK_IR", "1")
 
 TARGETS = ("numpy", "c")
 RTOL, ATOL = 1e-4, 1e-5

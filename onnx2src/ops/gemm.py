@@ -15,6 +15,9 @@ def infer_gemm(node, graph):
     a, b = node.input(0), node.input(1)
     if a.rank != 2 or b.rank != 2:
         raise CompileError("A and B must be 2-D", node)
+    types = {v.dtype.name for v in node.inputs if v is not None}
+    if len(types) > 1:
+        raise CompileError(f"inputs have different types ({', '.join(sorted(types))})", node)
     m, k = a.shape[::-1] if node.attrs.get("transA", 0) else a.shape
     k2, n = b.shape[::-1] if node.attrs.get("transB", 0) else b.shape
     if k != k2:

@@ -1,10 +1,21 @@
 """The passes, in the order the pipeline runs them. Each module has `run(graph) -> changed`."""
+import os
+
 from . import infer_shapes, fold_constants, lower, eliminate_dead_code, pack_weights, plan_memory
+from .. import ir_verifier
 
 PIPELINE = [infer_shapes, fold_constants, eliminate_dead_code, lower, eliminate_dead_code,
             pack_weights, plan_memory]
 
 
-def run_all(graph) -> None:
+def run_all(graph, check: bool = False) -> None:
+    """Run the pipeline on a graph fresh from the frontend. With `check` (or the environment
+    variable ONNX2SRC_CHECK_IR set to anything but "" or "0"), the IR verifier runs on the
+    frontend's graph and after every pass, raising InternalError on a broken invariant."""
+    check = check or os.environ.get("ONNX2SRC_CHECK_IR", "0") not in ("", "0")
+    if check:
+        ir_verifier.check(graph, after="frontend")
     for p in PIPELINE:
         p.run(graph)
+        if check:
+            ir_verifier.check(graph, after=p.__name__.rsplit(".", 1)[-1])
