@@ -239,7 +239,7 @@ class Source:
         return {"value": c_number(node.attrs["value"], node.outputs[0].dtype)}
 
     def ctx_Materialize(self, node):
-        return {"values": [self.dim(d) for d in node.attrs["values"].reshape(-1)]}
+        return {"sizes": [self.dim(d) for d in node.attrs["values"].reshape(-1)]}
 
     def ctx_DynamicSlice(self, node):
         x, out = node.inputs[0], node.outputs[0]

@@ -122,7 +122,7 @@ class Module:
         return {"value": py_number(node.attrs["value"], node.outputs[0].dtype)}
 
     def ctx_Materialize(self, node):
-        return {"values": "[" + ", ".join(self.dim(d) for d in node.attrs["values"].reshape(-1)) + "]"}
+        return {"sizes": "[" + ", ".join(self.dim(d) for d in node.attrs["values"].reshape(-1)) + "]"}
 
     def ctx_Recurrent(self, node):
         a = node.attrs

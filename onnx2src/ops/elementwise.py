@@ -4,6 +4,7 @@ emitter keeps the table of how a kind is written in its language.
 """
 import numpy as np
 
+from ..dims import Dim, floor_div
 from ..ir import CompileError, dtype_from_onnx
 from . import ir, register, set_output
 
@@ -43,13 +44,20 @@ def infer_cast(node, graph):
 
 
 def truncating_div(a, b):
-    """ONNX integer Div truncates toward zero (as C does); symbolic sizes divide exactly."""
+    """ONNX integer Div truncates toward zero (as C does), symbolic sizes too: (seq + 1) / 2
+    is floor((seq + 1) / 2), as torch.chunk's exports compute it."""
     if a.dtype == object or b.dtype == object:
-        return np.vectorize(lambda x, y: x // y, otypes=[object])(a, b)
+        return np.vectorize(_size_div, otypes=[object])(a, b)
     if a.dtype.kind == "f":
         return a / b
     q = np.abs(a) // np.abs(b)
     return np.where((a < 0) != (b < 0), -q, q).astype(a.dtype)
+
+
+def _size_div(x, y):
+    if isinstance(y, Dim):
+        return x // y  # exact division by a symbolic size, else ValueError
+    return -floor_div(x, -int(y)) if y < 0 else floor_div(x, int(y))
 
 
 FOLD = {

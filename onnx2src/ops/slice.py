@@ -46,14 +46,24 @@ def _arguments(node):
         starts, ends = node.attrs["starts"], node.attrs["ends"]
         axes = node.attrs.get("axes", list(range(len(starts))))
         return list(starts), list(ends), list(axes), [1] * len(starts)
-    starts, ends = [int(x) for x in node.input(1).data], [int(x) for x in node.input(2).data]
+    starts, ends = [_size(x) for x in node.input(1).data], [_size(x) for x in node.input(2).data]
     axes = [int(x) for x in node.input(3).data] if node.input(3) is not None else list(range(len(starts)))
     steps = [int(x) for x in node.input(4).data] if node.input(4) is not None else [1] * len(starts)
     return starts, ends, axes, steps
 
 
+def _size(x):
+    return x if isinstance(x, Dim) else int(x)
+
+
 def is_static(node) -> bool:
-    return node.version < 10 or all(v is None or v.is_constant for v in node.inputs[1:])
+    """Whether the arguments are known at compile time: numbers, or starts / ends computed from
+    the symbolic sizes (torch.chunk's exports compute ends as (seq + 1) / 2 * k)."""
+    if node.version < 10:
+        return True
+    args = node.inputs[1:]
+    return all(v is None or v.data is not None for v in args) and all(
+        v is None or v.is_constant for v in args[2:])
 
 
 def per_axis(node, shape):

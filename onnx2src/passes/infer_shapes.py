@@ -33,7 +33,10 @@ def run(graph) -> bool:
             continue  # contents of a tensor whose size is symbolic are left to run time
         if sum(product(v.shape) for v in node.outputs if v is not None) > FOLD_LIMIT:
             continue
-        results = opdef.fold(node, *[v.data if v is not None else None for v in node.inputs])
+        try:
+            results = opdef.fold(node, *[v.data if v is not None else None for v in node.inputs])
+        except ValueError as e:  # arithmetic on symbolic sizes that has no answer in dims
+            raise CompileError(f"cannot compute this size at compile time: {e}", node)
         for v, data in zip(node.outputs, results or []):
             if v is not None and data is not None:
                 data = np.asarray(data)
