@@ -15,6 +15,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .dims import Dim
+from .loops import Nest
 from .ir import DType, Graph, InternalError, Node, Value
 from .ops import IR_DOMAIN
 
@@ -29,17 +30,17 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     # ops/layout.py (Reshape, Flatten, Squeeze, ...); plan_memory turns some View into Copy
     "View": {},
     "Copy": {},                                       # also passes/lower.py: graph outputs
-    "Transpose": {"perm": [int]},
-    "Concat": {"axis": int},
-    "Expand": {},
+    "Transpose": {"perm": [int], "parts": [Nest]},   # parts: the copy, as loop nests (loops.py)
+    "Concat": {"axis": int, "parts": [Nest]},
+    "Expand": {"parts": [Nest]},
     "Fill": {"value": (bool, int, float)},            # ops/shape.py, ops/layout.py (Dropout mask)
     # ops/slice.py: (start, end, step) per input axis, normalized
-    "Slice": {"bounds": [[SIZE]]},
-    "DynamicSlice": {},
+    "Slice": {"bounds": [[SIZE]], "parts": [Nest]},
+    "DynamicSlice": {"in_dims": [SIZE], "out_dims": [SIZE], "in_strides": [SIZE], "out_strides": [SIZE]},
     # ops/elementwise.py: alpha only for LeakyRelu
-    "Elementwise": {"kind": str, "alpha?": float},
-    # ops/gemm.py: batch is [(extent, a_stride, b_stride, y_stride)]
-    "Gemm": {"M": SIZE, "N": SIZE, "K": SIZE, "batch": [[SIZE]],
+    "Elementwise": {"kind": str, "nest": Nest, "alpha?": float},
+    # ops/gemm.py: batch is the loop nest over the batch offsets of A, B and Y
+    "Gemm": {"M": SIZE, "N": SIZE, "K": SIZE, "batch": Nest,
              "a_strides": [SIZE], "b_strides": [SIZE], "c_strides": ([SIZE], None),
              "trans_a": bool, "trans_b": bool, "alpha": float, "beta": float, **PACKED},
     "Softmax": {"outer": SIZE, "n": SIZE, "inner": SIZE, "log": bool},  # ops/softmax.py

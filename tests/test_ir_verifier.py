@@ -235,7 +235,7 @@ def test_nested_ir_attributes():
     relu.attrs["kind"] = "Relu"
     gemm = node_named(g, "fc", "Gemm")
     gemm.attrs["batch"] = [(2, 0, 4, "8")]
-    assert_rejected(g, "lower", 'IR attribute "batch" must be a list of a list of (int or Dim)')
+    assert_rejected(g, "lower", 'IR attribute "batch" must be Nest, not list')
 
 
 def test_every_ir_op_created_is_in_the_table():

@@ -36,3 +36,21 @@ class Refs:
 
     def __iter__(self):
         return (self.name_of(v) for v in self.values)
+
+
+class OnDemand:
+    """A mapping made by `factory` when a template first reads it (e.g. the math functions
+    of a type, which pull the vectorized activations into the C file only when used)."""
+
+    def __init__(self, factory):
+        self.factory, self.made = factory, None
+
+    def __getitem__(self, key):
+        if self.made is None:
+            self.made = self.factory()
+        return self.made[key]
+
+    def __getattr__(self, key):
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self[key]

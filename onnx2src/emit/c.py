@@ -5,12 +5,12 @@ expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the 
 skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
 from .. import __version__
-from ..dims import is_static, product, render
+from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES
-from ..ops import strides
+from ..loops import Nest, strides
 from ..ops.recurrent import GATES
 from ..passes import pack_weights, plan_memory
-from . import Refs, environment, tidy
+from . import OnDemand, Refs, environment, tidy
 from .literals import c_initializer, c_number
 from .naming import c_namer, comment, node_comment, quoted
 
@@ -19,13 +19,6 @@ BY_NAME = {d.name: d for d in DTYPES}
 LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")},
         "double": {f: f for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")}}
 
-# How each Elementwise kind is written; _x0, _x1 are the operands already loaded.
-EXPRESSIONS = {
-    "Add": "_x0 + _x1", "Sub": "_x0 - _x1", "Mul": "_x0 * _x1", "Div": "_x0 / _x1", "Neg": "-_x0",
-    "Tanh": "{tanh}(_x0)", "Sigmoid": "{sigmoid_x0}",
-    "Relu": "_x0 > 0 ? _x0 : 0", "LeakyRelu": "_x0 < 0 ? _x0 * {alpha} : _x0",
-    "Cast": "({ctype})_x0", "Cast:bool": "(uint8_t)(_x0 != 0)",
-}
 # Activations of RNN/LSTM/GRU, written over a variable {x}.
 ACTIVATIONS = {
     "Relu": "{x} > 0 ? {x} : 0", "Tanh": "{tanh}({x})", "Sigmoid": "{sigmoid}",
@@ -53,6 +46,7 @@ class Source:
         self.kernels = {}          # dtype name -> kernels used ("gemm", "pack")
         self.vmath = False         # whether the float activations of templates/c/vmath.c are used
         self.approximate = approximate
+        self.env = environment()
 
     def use(self, dtype, *kernels):
         self.kernels.setdefault(dtype.name, set()).update(kernels)
@@ -114,7 +108,7 @@ class Source:
     # -- nodes ---------------------------------------------------------------------------------
     def node(self, node):
         out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
-        ctx = {"op": node.op_type.lower(), "a": node.attrs, "err": self.upper + "_",
+        ctx = {"op": node.op_type.lower(), "a": self.attrs(node), "err": self.upper + "_",
                "comment": node_comment(node),
                "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs)}
         if out is not None:
@@ -125,27 +119,28 @@ class Source:
             ctx.update(extra(node))
         return ctx
 
-    def loops(self, extents, *operands):
-        """Coalesced loop nest over `extents`; each operand is (offset, strides). Returns the
-        loop extents as C text and, per operand, its index expression in _i0, _i1, ..."""
-        dims = [(e, [s[i] for _, s in operands]) for i, e in enumerate(extents) if e != 1]
-        merged = []
-        for e, ss in dims:
-            if merged and all(ps == s * e for ps, s in zip(merged[-1][1], ss)):
-                pe, _ = merged[-1]
-                merged[-1] = (pe * e, ss)
-            else:
-                merged.append((e, ss))
-        indices = []
-        for k, (offset, _) in enumerate(operands):
-            terms = [] if is_static(offset) and offset == 0 else [self.dim(offset)]
-            for i, (e, ss) in enumerate(merged):
-                if ss[k] == 1:
-                    terms.append(f"_i{i}")
-                elif ss[k] != 0:
-                    terms.append(f"_i{i}*{self.dim(ss[k])}")
-            indices.append(" + ".join(terms) or "0")
-        return [self.dim(e) for e, _ in merged], indices
+    def attrs(self, node):
+        """The node's attributes as templates use them: sizes as C expressions, loop nests as
+        loop extents plus each operand's index in the counters _i0, _i1, ..., floats as
+        literals of the node's type. New IR ops need nothing more from the emitter."""
+        dtype = next(v for v in node.outputs + node.inputs if v is not None).dtype
+
+        def render(x):
+            if isinstance(x, (Dim, int)) and not isinstance(x, bool):
+                return self.dim(x)
+            if isinstance(x, float):
+                return c_number(x, dtype)
+            if isinstance(x, Nest):
+                return {"extents": [self.dim(e) for e in x.extents],
+                        "index": [self.nest_index(o, ss) for o, ss in zip(x.offsets, x.strides)]}
+            if isinstance(x, (list, tuple)):
+                return [render(v) for v in x]
+            return x
+        return {k: render(v) for k, v in node.attrs.items()}
+
+    def nest_index(self, offset, strides) -> str:
+        terms = [f"_i{i}" if s == 1 else f"_i{i}*{self.dim(s)}" for i, s in enumerate(strides) if s != 0]
+        return " + ".join(([self.dim(offset)] if not (is_static(offset) and offset == 0) else []) + terms) or "0"
 
     def index(self, offset, **strides) -> str:
         """offset + local*stride + ... as C text, for the template's loop counters (_b, _t)."""
@@ -153,53 +148,12 @@ class Source:
         return " + ".join(terms + ([self.dim(offset)] if offset != 0 else []))
 
     def ctx_Elementwise(self, node):
-        out = node.outputs[0]
-        operands = [(0, broadcast_strides(v.shape, out.shape)) for v in node.inputs]
-        extents, idx = self.loops(out.shape, (0, strides(out.shape)), *operands)
-        kind = node.attrs["kind"]
-        if kind == "Cast" and out.dtype.name == "bool":
-            kind = "Cast:bool"
-        src = node.inputs[0].dtype
-        fn = self.functions(src) if kind in ("Tanh", "Sigmoid") else {}
-        expr = EXPRESSIONS[kind].format(alpha=c_number(node.attrs.get("alpha", 0), src), ctype=out.dtype.c,
-                                        sigmoid_x0=fn.get("sigmoid", "").replace("{x}", "_x0"), **fn)
-        return {"extents": extents, "y_index": idx[0], "x_index": idx[1:],
-                "x_ctype": [v.dtype.c for v in node.inputs], "expr": expr}
-
-    def _copy(self, node, extents, src_offset, src_strides, dst_offset=0, dst_strides=None):
-        dst_strides = dst_strides if dst_strides is not None else strides(extents)
-        ext, idx = self.loops(extents, (dst_offset, dst_strides), (src_offset, src_strides))
-        return {"extents": ext, "y_index": idx[0], "x_index": idx[1]}
-
-    def ctx_Transpose(self, node):
-        x = node.inputs[0]
-        xs = strides(x.shape)
-        perm = node.attrs["perm"]
-        return {"parts": [dict(src=self.value(x), **self._copy(
-            node, [x.shape[p] for p in perm], 0, [xs[p] for p in perm]))]}
-
-    def ctx_Slice(self, node):
-        x = node.inputs[0]
-        xs = strides(x.shape)
-        bounds = node.attrs["bounds"]
-        offset = sum((start * s for (start, _, _), s in zip(bounds, xs)), 0)
-        src_strides = [step * s for (_, _, step), s in zip(bounds, xs)]
-        return {"parts": [dict(src=self.value(x), **self._copy(node, node.outputs[0].shape, offset, src_strides))]}
-
-    def ctx_Expand(self, node):
-        x, out = node.inputs[0], node.outputs[0]
-        return {"parts": [dict(src=self.value(x), **self._copy(
-            node, out.shape, 0, broadcast_strides(x.shape, out.shape)))]}
-
-    def ctx_Concat(self, node):
-        out, axis = node.outputs[0], node.attrs["axis"]
-        ys = strides(out.shape)
-        parts, start = [], 0
-        for v in node.inputs:
-            parts.append(dict(src=self.value(v), **self._copy(
-                node, v.shape, 0, strides(v.shape), start * ys[axis], ys)))
-            start = start + v.shape[axis]
-        return {"parts": parts}
+        """The expression, from templates/c/expr/<kind>.c.j2, over the operands _x0, _x1, ..."""
+        out, src = node.outputs[0], node.inputs[0].dtype
+        expr = self.env.get_template(f"c/expr/{node.attrs['kind']}.c.j2").render(
+            x=[f"_x{k}" for k in range(len(node.inputs))], a=self.attrs(node), t=out.dtype.name,
+            ctype=out.dtype.c, f=OnDemand(lambda: self.functions(src)))
+        return {"x_ctype": [v.dtype.c for v in node.inputs], "expr": expr.strip()}
 
     def ctx_Gemm(self, node):
         a, out = node.attrs, node.outputs[0]
@@ -211,10 +165,10 @@ class Source:
         formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
         if has_c:
             formula += " + " + ("" if a["beta"] == 1 else f"{beta} * ") + "C[m][n]"
-        batch, (a_base, b_base, y_base) = self.loops(
-            [b[0] for b in a["batch"]], *[(0, [b[k] for b in a["batch"]]) for k in (1, 2, 3)])
+        batch = self.attrs(node)["batch"]
+        a_base, b_base, y_base = batch["index"]
         return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]), "t": out.dtype.name,
-                "formula": formula, "batch": batch, "pack": pack, "packed": self.value(packed),
+                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": self.value(packed),
                 "alpha": alpha, "beta": beta if has_c else c_number(0, out.dtype),
                 "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
                 "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base) if pack else None,
@@ -242,15 +196,11 @@ class Source:
         return {"sizes": [self.dim(d) for d in node.attrs["values"].reshape(-1)]}
 
     def ctx_DynamicSlice(self, node):
-        x, out = node.inputs[0], node.outputs[0]
-        xs, ys = strides(x.shape), strides(out.shape)
-        return {"rank": x.rank, "in_dims": [self.dim(d) for d in x.shape],
-                "out_dims": [self.dim(d) for d in out.shape],
-                "y_index": " + ".join(f"_i{k}*{self.dim(s)}" for k, s in enumerate(ys)) or "0",
-                "x_index": "_offset" + "".join(f" + _i{k}*_step[{k}]*_strides[{k}]" for k in range(x.rank)),
-                "in_strides": [self.dim(s) for s in xs], "n_args": self.dim(product(node.inputs[1].shape)),
+        rank = node.inputs[0].rank
+        return {"rank": rank, "n_args": self.dim(product(node.inputs[1].shape)),
+                "y_index": " + ".join(f"_i{k}*{s}" for k, s in enumerate(self.attrs(node)["out_strides"])) or "0",
+                "x_index": "_offset" + "".join(f" + _i{k}*_step[{k}]*_strides[{k}]" for k in range(rank)),
                 "has_axes": node.input(3) is not None, "has_steps": node.input(4) is not None}
-
 
     def ctx_Recurrent(self, node):
         a = node.attrs
@@ -304,13 +254,6 @@ class Source:
                 "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
 
 
-def broadcast_strides(shape, out_shape):
-    """Strides of `shape` read as if broadcast to `out_shape` (0 along broadcast axes)."""
-    pad = len(out_shape) - len(shape)
-    own = strides(shape)
-    return [0] * pad + [0 if (is_static(d) and d == 1) else s for d, s in zip(shape, own)]
-
-
 def max_chain(name, terms):
     """Enumerators defining `name` as the largest of `terms` (0 if none). Each step takes the
     max of the previous step and one term, so no macro argument is ever expanded twice over."""
@@ -359,7 +302,7 @@ def emit(graph, name: str, source: str, approximate: bool = False):
         arena_bytes += total * dtype.numpy.itemsize
         arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),
                        "enumerators": enumerators, "elements_default": total})
-    env = environment()
+    env = src.env
     body = [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes]
     weight_bytes = sum(w["bytes"] for w in src.weights)  # those some code reads, now all named
     kernels = [(t, env.get_template("c/kernels.c.j2").render(

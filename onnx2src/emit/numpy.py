@@ -10,14 +10,6 @@ from . import Refs, environment, tidy
 from .literals import py_array, py_number
 from .naming import comment, node_comment, py_namer, py_string, quoted
 
-# How each Elementwise kind is written; {0}, {1} are operands, {alpha}, {dtype} attributes.
-EXPRESSIONS = {
-    "Add": "{0} + {1}", "Sub": "{0} - {1}", "Mul": "{0} * {1}",
-    "Div": "{0} / {1}", "Div:int": "_trunc_div({0}, {1})",
-    "Neg": "-{0}", "Tanh": "np.tanh({0})", "Sigmoid": "_sigmoid({0})",
-    "Relu": "np.maximum({0}, 0)", "LeakyRelu": "np.where({0} < 0, {0} * {alpha}, {0})",
-    "Cast": "{0}.astype(np.{dtype})",
-}
 # Activations of RNN/LSTM/GRU; {x} is the argument, a plain name.
 ACTIVATIONS = {
     "Relu": "np.maximum({x}, 0)", "Tanh": "np.tanh({x})", "Sigmoid": "_sigmoid({x})",
@@ -28,7 +20,7 @@ ACTIVATIONS = {
     "Elu": "np.where({x} >= 0, {x}, {alpha} * np.expm1(np.minimum({x}, 0)))",
     "Softsign": "{x} / (1 + np.abs({x}))", "Softplus": "np.logaddexp(0, {x})",
 }
-HELPERS = {"Div:int": "trunc_div", "Sigmoid": "sigmoid", "DynamicSlice": "dynamic_slice"}
+HELPERS = {"DynamicSlice": "dynamic_slice"}  # IR ops whose code calls a helper function
 
 
 class Module:
@@ -36,6 +28,7 @@ class Module:
         self.graph, self.name = graph, name
         self.names = py_namer(name)
         self.weights, self.helpers = [], []
+        self.env = environment()
 
     def value(self, v):
         if v is None:
@@ -63,14 +56,16 @@ class Module:
         """A shape for the docstring: min / max / floor as words."""
         return comment("[" + ", ".join(render(d, self.dim_name, "doc") for d in shape) + "]")
 
-    def helper(self, key):
-        if key in HELPERS and HELPERS[key] not in self.helpers:
-            self.helpers.append(HELPERS[key])
+    def helper(self, name):
+        """Include templates/numpy/helper_<name>.py.j2, which defines _<name>; its name."""
+        if name not in self.helpers:
+            self.helpers.append(name)
+        return "_" + name
 
     def node(self, node):
         ctx = {"op": node.op_type, "comment": node_comment(node),
                "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs),
-               "a": node.attrs}
+               "a": self.attrs(node)}
         out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
         if out is not None:
             ctx["shape"] = self.shape(out.shape)
@@ -78,17 +73,23 @@ class Module:
         extra = getattr(self, "ctx_" + node.op_type, None)
         if extra:
             ctx.update(extra(node))
-        self.helper(node.op_type)
+        if node.op_type in HELPERS:
+            self.helper(HELPERS[node.op_type])
         return ctx
 
     def ctx_Elementwise(self, node):
-        kind = node.attrs["kind"]
-        if kind == "Div" and node.outputs[0].dtype.numpy.kind != "f":
-            kind = "Div:int"
-        self.helper(kind)
-        return {"expr": EXPRESSIONS[kind].format(*[self.value(v) for v in node.inputs],
-                                                 alpha=node.attrs.get("alpha"),
-                                                 dtype=node.outputs[0].dtype.numpy.name)}
+        """The expression, from templates/numpy/expr/<kind>.py.j2, over the operands."""
+        out = node.outputs[0].dtype
+        expr = self.env.get_template(f"numpy/expr/{node.attrs['kind']}.py.j2").render(
+            x=[self.value(v) for v in node.inputs], a=self.attrs(node), dtype=out.numpy.name,
+            kind=out.numpy.kind, helper=self.helper)
+        return {"expr": expr.strip()}
+
+    def attrs(self, node):
+        """The node's attributes as templates use them: sizes and floats as Python text."""
+        dtype = next(v for v in node.outputs + node.inputs if v is not None).dtype
+        return {k: self.dim(v) if isinstance(v, Dim) else py_number(v, dtype) if isinstance(v, float) else v
+                for k, v in node.attrs.items()}
 
     def ctx_Slice(self, node):
         """x[start:end:step, ...]; a negative step runs to the start of the axis and is then cut to
@@ -119,7 +120,7 @@ class Module:
         return {"index": ", ".join([":"] * node.attrs["axis"] + [str(int(indices.data))])}
 
     def ctx_Fill(self, node):
-        return {"value": py_number(node.attrs["value"], node.outputs[0].dtype)}
+        return {"value": py_number(node.attrs["value"], node.outputs[0].dtype), "zero": node.attrs["value"] == 0}
 
     def ctx_Materialize(self, node):
         return {"sizes": "[" + ", ".join(self.dim(d) for d in node.attrs["values"].reshape(-1)) + "]"}
@@ -127,7 +128,7 @@ class Module:
     def ctx_Recurrent(self, node):
         a = node.attrs
         dtype = node.inputs[0].dtype
-        self.helper("Sigmoid")
+        self.helper("sigmoid")
         acts = [[ACTIVATIONS[name].format(x="{x}", alpha=py_number(alpha or 0, dtype),
                                           beta=py_number(beta or 0, dtype))
                  for name, alpha, beta in per_dir] for per_dir in a["activations"]]
@@ -155,7 +156,7 @@ def emit(graph, name: str, source: str):
     nodes = [m.node(n) for n in graph.nodes]
     outputs = [{"name": m.value(v), "onnx": quoted(v.name), "dtype": v.dtype.numpy.name,
                 "doc": m.doc_shape(v.shape)} for v in graph.outputs]
-    env = environment()
+    env = m.env
     body = [env.get_template(f"numpy/{n['op'].lower()}.py.j2").render(n=n) for n in nodes]
     text = env.get_template("numpy/module.py.j2").render(
         name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,

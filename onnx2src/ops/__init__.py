@@ -18,6 +18,7 @@ import numpy as np
 
 from ..dims import Dim
 from ..ir import CompileError, DType, Graph, Node, Value
+from ..loops import strides  # noqa: F401  (op modules import it from here)
 
 IR_DOMAIN = "onnx2src"
 
@@ -96,15 +97,6 @@ def as_known_array(values, dtype) -> np.ndarray:
     if all(not isinstance(x, Dim) for x in arr.flat):
         return arr.astype(dtype)
     return arr
-
-
-def strides(shape) -> list:
-    """Row-major strides, in elements, of a contiguous tensor of this shape."""
-    out, step = [], 1
-    for d in reversed(shape):
-        out.insert(0, step)
-        step = step * d
-    return out
 
 
 def ir(op: str, source: Node, inputs, outputs, **attrs) -> Node:

@@ -5,6 +5,7 @@ emitter keeps the table of how a kind is written in its language.
 import numpy as np
 
 from ..dims import Dim, floor_div
+from ..loops import broadcast_view, contiguous, nest
 from ..ir import CompileError, dtype_from_onnx
 from . import ir, register, set_output
 
@@ -84,8 +85,11 @@ def fold_cast(node, x):
 
 
 def lower(node, graph):
+    """One IR `Elementwise` whose loop nest walks the output and every (broadcast) input."""
     attrs = {"alpha": float(node.attrs.get("alpha", 0.01))} if node.op_type == "LeakyRelu" else {}
-    return [ir("Elementwise", node, node.inputs, node.outputs[:1], kind=node.op_type, **attrs)]
+    out = node.output(0).shape
+    walk = nest(out, contiguous(out), *[broadcast_view(v.shape, out) for v in node.inputs])
+    return [ir("Elementwise", node, node.inputs, node.outputs[:1], kind=node.op_type, nest=walk, **attrs)]
 
 
 register(BINARY, 7, infer=infer_binary, fold=fold, lower=lower, symbolic=True)

@@ -4,10 +4,11 @@
 
 with the operands addressed by strides, so transposes, broadcast batch dims and a bias C that is
 a scalar, a row, a column or a full matrix need no copies. `batch` lists the broadcast batch
-loops of a N-D MatMul as (extent, a_stride, b_stride, y_stride).
+loops of a N-D MatMul as a loop nest (loops.py) over the offsets of A, B and Y.
 """
 from ..ir import CompileError
-from . import ir, register, set_output, strides
+from ..loops import nest, strides
+from . import ir, register, set_output
 from .elementwise import broadcast
 
 
@@ -41,7 +42,7 @@ def lower_gemm(node, graph):
         full = strides(cs)
         c_strides = tuple(0 if d == 1 else s for d, s in zip(cs, full))
     return [ir("Gemm", node, [a, b] + ([c] if c is not None else []), node.outputs,
-               M=m, N=n, K=k, batch=[], a_strides=a_strides, b_strides=b_strides,
+               M=m, N=n, K=k, batch=nest([], (0, []), (0, []), (0, [])), a_strides=a_strides, b_strides=b_strides,
                c_strides=c_strides, trans_a=trans_a, trans_b=trans_b,
                alpha=float(node.attrs.get("alpha", 1.0)), beta=float(node.attrs.get("beta", 1.0)))]
 
@@ -68,13 +69,13 @@ def infer_matmul(node, graph):
 def lower_matmul(node, graph):
     sa, sb, batch = _matmul_shapes(node)
     m, k, n = sa[-2], sa[-1], sb[-1]
-    loops = []
     pa = (1,) * (len(batch) - len(sa) + 2) + sa[:-2]
     pb = (1,) * (len(batch) - len(sb) + 2) + sb[:-2]
     ya = strides(batch + (m, n))
     sa_full, sb_full = strides(pa + (m, k)), strides(pb + (k, n))
-    for i, extent in enumerate(batch):
-        loops.append((extent, 0 if pa[i] == 1 else sa_full[i], 0 if pb[i] == 1 else sb_full[i], ya[i]))
+    views = [(0, [0 if p[i] == 1 else full[i] for i in range(len(batch))])
+             for p, full in ((pa, sa_full), (pb, sb_full))]
+    loops = nest(batch, *views, (0, ya[:len(batch)]))
     return [ir("Gemm", node, node.inputs, node.outputs, M=m, N=n, K=k, batch=loops,
                a_strides=(k, 1), b_strides=(n, 1), c_strides=None, trans_a=False, trans_b=False,
                alpha=1.0, beta=0.0)]

@@ -2,11 +2,13 @@
 without moving a byte (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout in inference).
 
 The latter lower to the IR op `View`: the output shares the input's storage, so in C they cost
-nothing (the memory planner merges their buffers).
+nothing (the memory planner merges their buffers). The others keep their meaning for NumPy
+(perm, axis) and carry `parts`: the loop nest copying each input into the output (loops.py).
 """
 import numpy as np
 
 from ..dims import Dim, product
+from ..loops import broadcast_view, contiguous, nest, strides
 from ..ir import BY_NUMPY, CompileError
 from . import axis_of, const_input, declared_shape, ir, known, register, set_output
 from .elementwise import broadcast
@@ -32,8 +34,15 @@ def infer_transpose(node, graph):
 
 register("Transpose", 1, infer=infer_transpose, symbolic=True,
          fold=lambda node, x: [np.transpose(x, _perm(node, x.ndim))],
-         lower=lambda node, graph: [ir("Transpose", node, node.inputs, node.outputs,
-                                       perm=_perm(node, node.input(0).rank))])
+         lower=lambda node, graph: [lower_transpose(node)])
+
+
+def lower_transpose(node):
+    x, perm = node.input(0), _perm(node, node.input(0).rank)
+    xs = strides(x.shape)
+    out = [x.shape[p] for p in perm]
+    part = nest(out, contiguous(out), (0, [xs[p] for p in perm]))
+    return ir("Transpose", node, node.inputs, node.outputs, perm=perm, parts=[part])
 
 
 # -- Squeeze / Unsqueeze --------------------------------------------------------------------------
@@ -178,8 +187,17 @@ def infer_concat(node, graph):
 
 register("Concat", 4, infer=infer_concat, symbolic=True,
          fold=lambda node, *xs: [np.concatenate(xs, axis=node.attrs["axis"])],
-         lower=lambda node, graph: [ir("Concat", node, node.inputs, node.outputs,
-                                       axis=axis_of(node, node.attrs["axis"], node.input(0).rank))])
+         lower=lambda node, graph: [lower_concat(node)])
+
+
+def lower_concat(node):
+    out = node.output(0).shape
+    axis = axis_of(node, node.attrs["axis"], node.input(0).rank)
+    ys, parts, start = strides(out), [], 0
+    for v in node.inputs:
+        parts.append(nest(v.shape, (start * ys[axis], ys), contiguous(v.shape)))
+        start = start + v.shape[axis]
+    return ir("Concat", node, node.inputs, node.outputs, axis=axis, parts=parts)
 
 
 def infer_expand(node, graph):
@@ -195,4 +213,10 @@ def infer_expand(node, graph):
 
 register("Expand", 8, infer=infer_expand, symbolic=True,
          fold=lambda node, x, shape: [np.broadcast_to(x, node.output(0).shape).copy()],
-         lower=lambda node, graph: [ir("Expand", node, node.inputs[:1], node.outputs)])
+         lower=lambda node, graph: [lower_expand(node)])
+
+
+def lower_expand(node):
+    x, out = node.input(0), node.output(0).shape
+    part = nest(out, contiguous(out), broadcast_view(x.shape, out))
+    return ir("Expand", node, node.inputs[:1], node.outputs, parts=[part])

@@ -8,6 +8,7 @@ them in the generated code; the output shape must then be declared by the model.
 """
 from ..dims import Dim, ceil_div, maximum, minimum
 from ..ir import CompileError
+from ..loops import contiguous, nest, strides
 from . import axis_of, const_input, declared_shape, ir, register, set_output
 
 BIG = 2**31  # ends at or beyond this mean "to the end" (PyTorch writes INT64_MAX)
@@ -99,12 +100,21 @@ def fold(node, data, *rest):
     return [data[index]]
 
 
+def slice_node(node, x, y, bounds):
+    """The IR `Slice` of y from x: bounds per axis for NumPy, the strided copy for C."""
+    xs = strides(x.shape)
+    offset = sum((start * s for (start, _, _), s in zip(bounds, xs)), 0)
+    part = nest(y.shape, contiguous(y.shape), (offset, [step * s for (_, _, step), s in zip(bounds, xs)]))
+    return ir("Slice", node, [x], [y], bounds=bounds, parts=[part])
+
+
 def lower(node, graph):
     x = node.input(0)
     if is_static(node):
-        bounds, _ = per_axis(node, x.shape)
-        return [ir("Slice", node, [x], node.outputs, bounds=bounds)]
-    return [ir("DynamicSlice", node, node.inputs, node.outputs)]
+        return [slice_node(node, x, node.output(0), per_axis(node, x.shape)[0])]
+    y = node.output(0)
+    return [ir("DynamicSlice", node, node.inputs, node.outputs, in_dims=list(x.shape),
+               out_dims=list(y.shape), in_strides=strides(x.shape), out_strides=strides(y.shape))]
 
 
 register("Slice", 1, infer=infer, fold=fold, lower=lower, symbolic=True)
@@ -156,7 +166,7 @@ def fold_split(node, data, *rest):
 
 def lower_split(node, graph):
     x = node.input(0)
-    return [ir("Slice", node, [x], [y], bounds=bounds)
+    return [slice_node(node, x, y, bounds)
             for y, bounds in zip(node.outputs, split_bounds(node, x.shape)) if y is not None]
 
 

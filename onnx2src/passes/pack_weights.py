@@ -32,7 +32,7 @@ def run(graph) -> bool:
     for node in graph.nodes:
         if node.op_type == "Gemm":
             a, b = node.attrs, node.inputs[1]
-            if b.is_constant and not a["batch"]:
+            if b.is_constant and not any(a["batch"].strides[1]):  # one B for every batch entry
                 packed = _constant(node, "B", panels(b.data.T if a["trans_b"] else b.data))
             else:
                 packed = Value(f"{node.name}_B_packed", b.dtype, (panel_size(a["K"], a["N"]),))
