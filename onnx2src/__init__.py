@@ -18,10 +18,12 @@ DEFAULT_MAX_DIM = 128
 
 def generate(path: str, target: str, name: Optional[str] = None,
              max_dims: Optional[Mapping[str, int]] = None,
-             approximate: bool = False, check_ir: bool = False) -> Dict[str, str]:
+             approximate: bool = False, check_ir: bool = False,
+             consts: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
     the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
-    runs the IR verifier after every pass (raises InternalError on a compiler bug)."""
+    runs the IR verifier after every pass (raises InternalError on a compiler bug). `consts`
+    pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away."""
     from . import frontend, passes
     from .emit import naming
 
@@ -33,6 +35,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
     if problem:
         raise CompileError(f"--name {name!r} can't be used: {problem}")
     graph = frontend.load(path)
+    frontend.pin(graph, consts or {})
     graph.bounds = _bounds(graph, max_dims or {})
     passes.run_all(graph, check=check_ir)
     if target == "numpy":
@@ -44,9 +47,10 @@ def generate(path: str, target: str, name: Optional[str] = None,
 
 def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
                   max_dims: Optional[Mapping[str, int]] = None,
-                  approximate: bool = False, check_ir: bool = False) -> Dict[str, str]:
+                  approximate: bool = False, check_ir: bool = False,
+                  consts: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
-    files = generate(path, target, name, max_dims, approximate, check_ir=check_ir)
+    files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:

@@ -18,6 +18,13 @@ def _max_dim(text: str):
     return name, int(value)
 
 
+def _const(text: str):
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected INPUT=VALUE, got {text!r}")
+    return name, value
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit status 2 (the CLI contract)."""
 
@@ -45,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")
+    p.add_argument("--const", type=_const, action="append", default=[], metavar="INPUT=VALUE",
+                   help="pin an input to a value (JSON: 16000, [1, 2]) at compile time, so what "
+                        "depends on it folds away (e.g. an If on the sample rate); repeatable")
     p.add_argument("--check-ir", action="store_true",
                    help="check the compiler's intermediate representation after every pass "
                         "(a failed check is a bug in onnx2src: exit status 3)")
@@ -74,7 +84,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
-                                args.approx_activations, check_ir=args.check_ir)
+                                args.approx_activations, check_ir=args.check_ir, consts=dict(args.const))
     except CompileError as e:
         return fail("onnx2src", e)
     except InternalError as e:

@@ -6,18 +6,20 @@ and the comments in generated code can point at the node the user knows.
 """
 from __future__ import annotations
 
+import json
 import os
-from typing import Dict
+from collections import ChainMap
+from typing import Dict, Mapping
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from .dims import Dim
-from .ir import CompileError, Graph, Node, Value, dtype_from_onnx
+from .ir import Branch, CompileError, Graph, Node, Value, dtype_from_onnx
+from .ops import ONNX_DOMAINS, supported
 
 MIN_OPSET = 7
-DOMAINS = ("", "ai.onnx")
 
 
 def load(path: str) -> Graph:
@@ -71,6 +73,30 @@ def from_model(model: onnx.ModelProto) -> Graph:
     return Graph(g.name or "model", inputs, outputs, nodes, opset, declared)
 
 
+def pin(graph: Graph, consts: Mapping[str, str]) -> None:
+    """Make graph inputs constants (`--const sr=16000`): each value is JSON (a number or a
+    nested list) of the input's shape; the input leaves the generated interface, and what
+    depends on it folds away (an If on the sample rate keeps one branch)."""
+    by_name = {v.name: v for v in graph.inputs}
+    for name, text in consts.items():
+        v = by_name.get(name)
+        if v is None:
+            raise CompileError(f"--const names {name!r}, which is not an input of the model "
+                               f"(inputs: {', '.join(repr(i.name) for i in graph.inputs) or 'none'})")
+        if any(isinstance(d, Dim) for d in v.shape):
+            raise CompileError(f"--const {name}: the input has symbolic dims {list(v.shape)}; "
+                               f"only inputs of a fixed shape can be pinned")
+        try:
+            data = np.array(json.loads(text), dtype=v.dtype.numpy)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise CompileError(f"--const {name}={text}: not a JSON number or list of {v.dtype.name} ({e})")
+        if data.size != int(np.prod(v.shape, dtype=np.int64)):
+            raise CompileError(f"--const {name}: {data.size} values for an input of shape {list(v.shape)}")
+        v.data = data.reshape(v.shape)
+        graph.inputs.remove(v)
+        graph.pinned[name] = v.data
+
+
 def _default_opset(model: onnx.ModelProto) -> int:
     versions = {o.domain: o.version for o in model.opset_import}
     opset = versions.get("", versions.get("ai.onnx"))
@@ -113,17 +139,21 @@ def _type_of(vi, named: set):
 def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     name = proto.name or f"{proto.op_type}_{index}"
     node = Node(proto.op_type, name, [], [], domain=proto.domain)
-    if proto.domain not in DOMAINS:
-        raise CompileError(f'operator domain "{proto.domain}" is not supported', node)
-    try:
-        schema = onnx.defs.get_schema(proto.op_type, opset, "")
-    except Exception:
-        raise CompileError(f"{proto.op_type} is not an ONNX operator at opset {opset}", node)
-    node.version = schema.since_version
-    for a in proto.attribute:
-        if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-            raise CompileError(f"attribute {a.name} holds a subgraph; control flow is not supported", node)
+    if proto.domain in ONNX_DOMAINS:
+        try:
+            schema = onnx.defs.get_schema(proto.op_type, opset, "")
+        except Exception:
+            raise CompileError(f"{proto.op_type} is not an ONNX operator at opset {opset}", node)
+        node.version = schema.since_version
+    # A node no op module serves (or of another domain) keeps only its inputs and outputs:
+    # ops.check_supported, before shape inference, lists all such nodes in one error.
+    for a in (proto.attribute if supported(node) else ()):
         _check_attribute(a, schema, node)
+        if a.type == onnx.AttributeProto.GRAPH and node.op_type == "If":
+            node.attrs[a.name] = _branch(a.g, node, opset, values)
+            continue
+        if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            raise CompileError(f"attribute {a.name} holds a subgraph; {node.op_type} is not supported", node)
         value = helper.get_attribute_value(a)
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
@@ -166,6 +196,23 @@ def _check_attribute(a: onnx.AttributeProto, schema, node: Node) -> None:
         given = kind.Name(a.type) if a.type in kind.values() else str(a.type)
         raise CompileError(f'attribute "{a.name}" has type {given}, but {schema.name} expects '
                            f"{kind.Name(expected)}", node)
+
+
+def _branch(g, owner: Node, opset: int, outer: Dict[str, Value]) -> Branch:
+    """A subgraph of `owner` as a Branch: its nodes see the enclosing graph's values by name
+    (ONNX names are unique across the whole model); its own initializers are constants."""
+    values = ChainMap({}, outer)
+    for init in g.initializer:
+        dtype = dtype_from_onnx(init.data_type, f'initializer "{init.name}"', owner)
+        data = np.asarray(numpy_helper.to_array(init))
+        values[init.name] = Value(init.name, dtype, tuple(data.shape), data)
+    if len(g.input):
+        raise CompileError(f'subgraph "{g.name}" takes inputs, which If branches must not', owner)
+    nodes = [_node(proto, index, opset, values) for index, proto in enumerate(g.node)]
+    missing = [vi.name for vi in g.output if vi.name not in values]
+    if missing:
+        raise CompileError(f'subgraph output "{missing[0]}" is produced by no node', owner)
+    return Branch(nodes, [values[vi.name] for vi in g.output])
 
 
 def _one_line(e: Exception) -> str:

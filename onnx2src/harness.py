@@ -44,8 +44,10 @@ def compiler() -> str:
 class Interface:
     """What a generated `run` takes and returns, read from the compiled graph."""
 
-    def __init__(self, path: str, max_dims: Optional[Dict[str, int]] = None):
+    def __init__(self, path: str, max_dims: Optional[Dict[str, int]] = None,
+                 consts: Optional[Dict[str, str]] = None):
         graph = frontend.load(path)
+        frontend.pin(graph, consts or {})
         graph.bounds = {}
         for p in passes.PIPELINE[:-1]:
             p.run(graph)

@@ -113,6 +113,14 @@ class Node:
 
 
 @dataclass(eq=False)
+class Branch:
+    """A subgraph held by a node attribute (If's then_branch / else_branch): its nodes, which
+    may read values of the enclosing graph, and the values it returns."""
+    nodes: List[Node]
+    outputs: List[Value]
+
+
+@dataclass(eq=False)
 class Graph:
     name: str
     inputs: List[Value]           # runtime inputs only (initializers are constants)
@@ -120,6 +128,7 @@ class Graph:
     nodes: List[Node]
     opset: int
     declared: Dict[str, Tuple[DType, Optional[tuple]]] = field(default_factory=dict)  # value_info
+    pinned: Dict[str, np.ndarray] = field(default_factory=dict)  # inputs made constants (--const)
 
     def symbols(self) -> List[str]:
         """Symbolic dims in order of first appearance over the graph inputs, left to right."""

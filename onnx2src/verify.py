@@ -264,6 +264,9 @@ def prepare(path: str, dims: Sequence[Tuple[str, int]], npz: Optional[str], npys
         inputs = random_inputs(iface, env, seed)
     bounds = resolve_dims(iface, max_dims, "--max-dim", default=None)
     for s, n in env.items():  # the C code must accept the sizes of this run
+        if bounds.get(s, n) < n:
+            raise UsageError(f"{s}={n} is above its bound {bounds[s]} (--max-dim {s}={bounds[s]}); "
+                             f"raise it with --max-dim {s}={n}, or leave it out to follow the run")
         bounds.setdefault(s, max(DEFAULT_MAX_DIM, n))
     return iface, inputs, env, bounds
 

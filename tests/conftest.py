@@ -26,14 +26,14 @@ def save(model, directory, name="model"):
     return path
 
 
-def build(path, target, workdir, name="model", max_dims=None):
+def build(path, target, workdir, name="model", max_dims=None, consts=None):
     """A callable running the generated code of one target: inputs → list of outputs."""
-    files = generate(path, target, name=name, max_dims=max_dims)
+    files = generate(path, target, name=name, max_dims=max_dims, consts=consts)
     os.makedirs(workdir, exist_ok=True)
     if target == "numpy":
         module = load_numpy(files[f"{name}.py"], name, str(workdir))
         return lambda *xs: list(module.run(*xs))
-    return CModel(files, name, Interface(path, max_dims), str(workdir))
+    return CModel(files, name, Interface(path, max_dims, consts), str(workdir))
 
 
 def ort_run(path, inputs):

@@ -359,3 +359,48 @@ def test_error_when_bounds_make_the_arena_too_large(tmp_path):
     done = onnx2src(model, "--target", "c", "-o", out, "--max-dim", "batch=100000", "--max-dim", "seq=100000")
     assert_one_line_error(done, ["arena", "--max-dim"])
     assert not out.exists() or files_in(out) == []
+
+
+# -- every unsupported operator in one line (issue 8) ----------------------------------------------
+
+def many_unsupported_model():
+    """Det ×2, a custom op ×2 (its first node named with a newline and 100 more characters),
+    LpNormalization ×1 and Loop ×1 (a subgraph attribute) around ops that are supported; ops
+    that no issue plans to support, so the test keeps meaning what it says."""
+    body = helper.make_graph([helper.make_node("Identity", ["c_in"], ["c_out"])], "body",
+                             [helper.make_tensor_value_info("i", TP.INT64, []),
+                              helper.make_tensor_value_info("c_in", TP.BOOL, [])],
+                             [helper.make_tensor_value_info("c_out", TP.BOOL, [])])
+    nodes = [helper.make_node("Relu", ["X"], ["r"], name="relu"),
+             helper.make_node("Det", ["r"], ["d1"], name="det_first"),
+             helper.make_node("MyOp", ["r"], ["m1"], name="custom\nfirst" + "q" * 100, domain="com.example"),
+             helper.make_node("Det", ["r"], ["d2"], name="det_second"),
+             helper.make_node("MyOp", ["m1"], ["m2"], name="custom_second", domain="com.example"),
+             helper.make_node("LpNormalization", ["r"], ["lp"], name="/lp"),
+             helper.make_node("Loop", ["", "cond"], ["loop_cond"], name="/loop", body=body),
+             helper.make_node("Add", ["d1", "d2"], ["Y"], name="add")]
+    model = _graph_model(nodes, [helper.make_tensor_value_info("X", TP.FLOAT, [3, 3]),
+                                 helper.make_tensor_value_info("cond", TP.BOOL, [])],
+                         [helper.make_tensor_value_info("Y", TP.FLOAT, [])])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    return model
+
+
+@pytest.mark.parametrize("target", ["c", "numpy"])
+def test_every_unsupported_operator_in_one_line(target, tmp_path):
+    path = tmp_path / "many.onnx"
+    onnx.save(many_unsupported_model(), str(path))
+    done = onnx2src(path, "--target", target, "-o", tmp_path / "out")
+    assert_one_line_error(done, ["not supported", "(model opset 17)"])
+    line = done.stderr.splitlines()[0]
+    parts = ['Det-11 ×2 (first: "det_first")',
+             'com.example.MyOp ×2 (first: "custom\\nfirst' + "q" * 45 + '...")',  # 60 characters
+             'Loop-16 ×1 (first: "/loop")',
+             'LpNormalization-1 ×1 (first: "/lp")']
+    for part in parts:
+        assert part in line, (part, line)
+    # most used first, then by name; the model's opset is said once, apart from the ops' versions
+    assert [line.index(p) for p in parts] == sorted(line.index(p) for p in parts), line
+    assert line.count("opset") == 1, line
+    assert "relu" not in line and "add" not in line, line
+    assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []

@@ -217,3 +217,19 @@ def test_help_mentions_the_subcommands():
     done = subprocess.run([sys.executable, "-m", "onnx2src", "--help"], capture_output=True, text=True)
     assert done.returncode == 0
     assert "onnx2src verify MODEL" in done.stdout and "onnx2src bench" in done.stdout
+
+
+# -- a run's dims above the default bound (issue 8) ------------------------------------------------
+def test_verify_compiles_the_c_with_bounds_that_fit_the_run(capsys):
+    """seq=200 is above the default bound (128): verify sizes the C for the run it makes."""
+    code, out, err = run(capsys, "verify", LSTM, "--target", "c", "--dim", "seq=200")
+    assert code == 0, out + err
+    assert "seq=200" in out and out.splitlines()[-1].startswith("PASS")
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_a_dim_above_its_given_bound_names_the_bound(capsys, command):
+    code, out, err = run(capsys, command, LSTM, "--dim", "seq=200", "--max-dim", "seq=150")
+    assert code == 2, out + err
+    assert len(err.strip().splitlines()) == 1 and "returned" not in err
+    assert "seq=200 is above its bound 150" in err and "--max-dim seq=200" in err

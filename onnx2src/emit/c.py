@@ -12,7 +12,7 @@ from ..ops.recurrent import GATES
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, tidy
 from .literals import c_initializer, c_number
-from .naming import c_namer, comment, node_comment, quoted
+from .naming import c_namer, comment, node_comment, pinned, quoted
 
 BY_NAME = {d.name: d for d in DTYPES}
 
@@ -310,6 +310,7 @@ def emit(graph, name: str, source: str, approximate: bool = False):
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims, params=params,
+                  pinned=pinned(graph),
                   inputs=inputs, outputs=outputs, errors=ERRORS, arena_bytes=arena_bytes,
                   weight_bytes=weight_bytes)
     header = env.get_template("c/header.h.j2").render(**common)

@@ -13,8 +13,11 @@ locals start with `_` and a lower-case letter (legal at block scope in C), C hel
 user prefix can collide with a local or a helper, and templates may add locals freely.
 """
 import builtins
+import json
 import keyword
 import re
+
+import numpy as np
 
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float
 for goto if inline int long register restrict return short signed sizeof static struct switch
@@ -145,6 +148,12 @@ def quoted(text: str) -> str:
 def node_comment(node) -> str:
     """`LSTM "name" (opset 14)`: what each generated block is headed with."""
     return f'{comment(node.attrs["onnx_op"])} {quoted(node.name)} (opset {node.version})'
+
+
+def pinned(graph) -> list:
+    """The inputs fixed at compile time (--const), as text for the documentation."""
+    return [{"onnx": quoted(name), "value": comment(json.dumps(np.asarray(v).tolist()))}
+            for name, v in graph.pinned.items()]
 
 
 def py_string(text: str) -> str:

@@ -8,7 +8,7 @@ from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
 from . import Refs, environment, tidy
 from .literals import py_array, py_number
-from .naming import comment, node_comment, py_namer, py_string, quoted
+from .naming import comment, node_comment, pinned, py_namer, py_string, quoted
 
 # Activations of RNN/LSTM/GRU; {x} is the argument, a plain name.
 ACTIVATIONS = {
@@ -160,6 +160,7 @@ def emit(graph, name: str, source: str):
     body = [env.get_template(f"numpy/{n['op'].lower()}.py.j2").render(n=n) for n in nodes]
     text = env.get_template("numpy/module.py.j2").render(
         name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
+        pinned=pinned(graph),
         weights=m.weights, helpers=m.helpers, body=body,
         dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s))} for s in graph.symbols()])
     return {f"{name}.py": tidy(text)}

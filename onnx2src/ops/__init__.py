@@ -11,13 +11,14 @@ anything in the package is imported, whichever module that is.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..dims import Dim
-from ..ir import CompileError, DType, Graph, Node, Value
+from ..ir import Branch, CompileError, DType, Graph, Node, Value
 from ..loops import strides  # noqa: F401  (op modules import it from here)
 
 IR_DOMAIN = "onnx2src"
@@ -29,10 +30,11 @@ class OpDef:
     fold: Optional[Callable] = None      # fold(node, *input_data) -> list of arrays
     lower: Optional[Callable[[Node, Graph], List[Node]]] = None
     symbolic: bool = False               # fold also runs on symbolic sizes (shape arithmetic)
+    expand: Optional[Callable[[Node, Graph], List[Node]]] = None  # nodes replacing this one
+                                         # before shape inference reaches it (If's taken branch)
 
 
 _REGISTRY: Dict[str, List[Tuple[int, OpDef]]] = {}
-MODULES = ("elementwise", "gemm", "slice", "layout", "gather", "shape", "softmax", "recurrent")
 
 
 def register(op_types, since: int, **rules) -> None:
@@ -42,14 +44,68 @@ def register(op_types, since: int, **rules) -> None:
         entries.sort(key=lambda e: e[0])
 
 
-def lookup(node: Node) -> OpDef:
+ONNX_DOMAINS = ("", "ai.onnx")
+NAME_LIMIT = 60  # characters of a node name (from the model) shown in an error line
+
+
+def _find(node: Node) -> Optional[OpDef]:
     found = None
-    for since, opdef in _REGISTRY.get(node.op_type, []):
-        if since <= node.version:
-            found = opdef
+    if node.domain in ONNX_DOMAINS:
+        for since, opdef in _REGISTRY.get(node.op_type, []):
+            if since <= node.version:
+                found = opdef
+    return found
+
+
+def supported(node: Node) -> bool:
+    """Whether an ONNX node (default domain, version = its schema's since_version) has rules."""
+    return _find(node) is not None
+
+
+def lookup(node: Node) -> OpDef:
+    found = _find(node)
     if found is None:
         raise CompileError(f"operator {node.op_type} (opset {node.version}) is not supported", node)
     return found
+
+
+def check_supported(graph: Graph) -> None:
+    """One CompileError listing every unsupported operator of a graph fresh from the frontend,
+    grouped by (domain, op, schema version), most used first:
+      operators not supported: Conv-11 ×16 (first: "/enc/conv1/Conv"), com.microsoft.FusedConv ×2
+      (first: "fc0") (model opset 17)
+    The op's version is its schema's since_version, so the model's opset is named apart."""
+    groups: Dict[Tuple[str, str, int], List[Node]] = {}
+    for node in _walk(graph.nodes):
+        if not supported(node):
+            onnx_domain = node.domain in ONNX_DOMAINS
+            key = ("" if onnx_domain else node.domain, node.op_type, node.version if onnx_domain else 0)
+            groups.setdefault(key, []).append(node)
+    if not groups:
+        return
+    parts = []
+    for (domain, op, version), nodes in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        what = _shown_name(f"{domain}.{op}") if domain else f"{op}-{version}"  # custom: any text
+        parts.append(f'{what} ×{len(nodes)} (first: "{_shown_name(nodes[0].name)}")')
+    s = "s" if len(parts) > 1 else ""
+    raise CompileError(f"operator{s} not supported: {', '.join(parts)} (model opset {graph.opset})")
+
+
+def _walk(nodes):
+    """The nodes, and those of the subgraphs they hold (If branches), depth first."""
+    for node in nodes:
+        yield node
+        for value in node.attrs.values():
+            if isinstance(value, Branch):
+                yield from _walk(value.nodes)
+
+
+def _shown_name(name: str) -> str:
+    """A node name for an error line: quotes and backslashes escaped, at most NAME_LIMIT
+    characters (the CLI escapes control characters)."""
+    if len(name) > NAME_LIMIT:
+        name = name[:NAME_LIMIT - 3] + "..."
+    return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # -- helpers for op modules ---------------------------------------------------------------------
@@ -105,5 +161,5 @@ def ir(op: str, source: Node, inputs, outputs, **attrs) -> Node:
     return Node(op, source.name, list(inputs), list(outputs), attrs, source.version, IR_DOMAIN)
 
 
-for _module in MODULES:  # last: the op modules import the helpers above
-    importlib.import_module(f"{__name__}.{_module}")
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):  # last: op modules
+    importlib.import_module(f"{__name__}.{_module}")                     # use the helpers above

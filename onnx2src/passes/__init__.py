@@ -3,6 +3,7 @@ import os
 
 from . import infer_shapes, fold_constants, lower, eliminate_dead_code, pack_weights, plan_memory
 from .. import ir_verifier
+from ..ops import check_supported
 
 PIPELINE = [infer_shapes, fold_constants, eliminate_dead_code, lower, eliminate_dead_code,
             pack_weights, plan_memory]
@@ -13,6 +14,7 @@ def run_all(graph, check: bool = False) -> None:
     variable ONNX2SRC_CHECK_IR set to anything but "" or "0"), the IR verifier runs on the
     frontend's graph and after every pass, raising InternalError on a broken invariant."""
     check = check or os.environ.get("ONNX2SRC_CHECK_IR", "0") not in ("", "0")
+    check_supported(graph)  # (infer_shapes runs it too) first: a model's custom op is no IR op
     if check:
         ir_verifier.check(graph, after="frontend")
     for p in PIPELINE:

@@ -14,33 +14,45 @@ FOLD_LIMIT = 1 << 24  # elements computed at compile time by one node
 
 from ..dims import is_static, product
 from ..ir import CompileError
-from ..ops import lookup
+from ..ops import check_supported, lookup
 
 
 def run(graph) -> bool:
-    for node in graph.nodes:
+    check_supported(graph)  # every unsupported op in one error, before any rule runs
+    index = 0
+    while index < len(graph.nodes):
+        node = graph.nodes[index]
         opdef = lookup(node)
+        if opdef.expand is not None:  # e.g. an If whose condition is known: its taken branch
+            graph.nodes[index:index + 1] = opdef.expand(node, graph)
+            continue
         opdef.infer(node, graph)
         for v in node.outputs:
             if v is not None and (v.dtype is None or v.shape is None):
                 raise CompileError(f'could not infer the type of output "{v.name}"', node)
-        present = [v for v in node.inputs if v is not None]
-        if opdef.fold is None or not all(v.data is not None for v in present):
-            continue
-        if not (opdef.symbolic or all(v.is_constant for v in present)):
-            continue
-        if not all(is_static(d) for v in node.outputs if v is not None for d in v.shape):
-            continue  # contents of a tensor whose size is symbolic are left to run time
-        if sum(product(v.shape) for v in node.outputs if v is not None) > FOLD_LIMIT:
-            continue
-        try:
-            results = opdef.fold(node, *[v.data if v is not None else None for v in node.inputs])
-        except ValueError as e:  # arithmetic on symbolic sizes that has no answer in dims
-            raise CompileError(f"cannot compute this size at compile time: {e}", node)
-        for v, data in zip(node.outputs, results or []):
-            if v is not None and data is not None:
-                data = np.asarray(data)
-                if data.dtype != object:
-                    data = data.astype(v.dtype.numpy)
-                v.data = data
+        _fold(node, opdef)
+        index += 1
     return True
+
+
+def _fold(node, opdef) -> None:
+    """Compute the outputs' contents when the inputs' are known and the result is small."""
+    present = [v for v in node.inputs if v is not None]
+    if opdef.fold is None or not all(v.data is not None for v in present):
+        return
+    if not (opdef.symbolic or all(v.is_constant for v in present)):
+        return
+    if not all(is_static(d) for v in node.outputs if v is not None for d in v.shape):
+        return  # contents of a tensor whose size is symbolic are left to run time
+    if sum(product(v.shape) for v in node.outputs if v is not None) > FOLD_LIMIT:
+        return
+    try:
+        results = opdef.fold(node, *[v.data if v is not None else None for v in node.inputs])
+    except ValueError as e:  # arithmetic on symbolic sizes that has no answer in dims
+        raise CompileError(f"cannot compute this size at compile time: {e}", node)
+    for v, data in zip(node.outputs, results or []):
+        if v is not None and data is not None:
+            data = np.asarray(data)
+            if data.dtype != object:
+                data = data.astype(v.dtype.numpy)
+            v.data = data

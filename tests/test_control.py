@@ -1,0 +1,114 @@
+"""If, and inputs pinned at compile time (--const).
+
+An If whose condition the compiler can compute keeps only its taken branch; silero VAD's If on
+its sample-rate input folds once `sr` is pinned. Each model runs in both targets and is
+compared with onnxruntime, fed the pinned value; an If whose condition is known only at run
+time, and every misuse of --const, is refused with one clear line.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as TP
+from onnx import helper, numpy_helper
+
+from onnx2src import CompileError, generate
+
+from conftest import assert_close, build, ort_run, save
+
+RNG = np.random.default_rng(7)
+
+
+def branch(name, nodes, outputs, inits=()):
+    return helper.make_graph(nodes, name, [], outputs, list(inits))
+
+
+def if_model(nested=False):
+    """Y = X + 1 (then, with a branch initializer) or X * W (else) on a bool input `cond`;
+    `nested` puts a second If on `flip` inside the then branch."""
+    one = numpy_helper.from_array(np.ones(3, np.float32), "one")
+    w = numpy_helper.from_array(RNG.standard_normal(3).astype(np.float32), "W")
+    add = helper.make_node("Add", ["X", "one"], ["then_out"], name="/then/add")
+    then_nodes = [add]
+    if nested:
+        inner_then = branch("inner_then", [helper.make_node("Neg", ["X"], ["neg_out"], name="/neg")],
+                            [helper.make_tensor_value_info("neg_out", TP.FLOAT, None)])
+        inner_else = branch("inner_else", [helper.make_node("Identity", ["X"], ["same"], name="/same")],
+                            [helper.make_tensor_value_info("same", TP.FLOAT, None)])
+        then_nodes = [add, helper.make_node("If", ["flip"], ["inner_out"], name="/then/if",
+                                            then_branch=inner_then, else_branch=inner_else),
+                      helper.make_node("Add", ["then_out", "inner_out"], ["then_sum"], name="/then/sum")]
+    then_g = branch("then", then_nodes, [helper.make_tensor_value_info(
+        "then_sum" if nested else "then_out", TP.FLOAT, None)], [one])
+    else_g = branch("else", [helper.make_node("Mul", ["X", "W"], ["else_out"], name="/else/mul")],
+                    [helper.make_tensor_value_info("else_out", TP.FLOAT, None)])
+    nodes = [helper.make_node("If", ["cond"], ["Y"], name="/if", then_branch=then_g, else_branch=else_g),
+             helper.make_node("Tanh", ["Y"], ["Z"], name="/tanh")]
+    inputs = [helper.make_tensor_value_info("X", TP.FLOAT, ["batch", 3]),
+              helper.make_tensor_value_info("cond", TP.BOOL, [])]
+    if nested:
+        inputs.append(helper.make_tensor_value_info("flip", TP.BOOL, []))
+    g = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("Z", TP.FLOAT, ["batch", 3])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_on_a_pinned_input_keeps_the_taken_branch(cond, target, tmp_path):
+    path = save(if_model(), tmp_path)
+    run = build(path, target, tmp_path / target, consts={"cond": "true" if cond else "false"})
+    for batch in (1, 4):
+        x = RNG.standard_normal((batch, 3)).astype(np.float32)
+        assert_close(run(x), ort_run(path, [x, np.array(cond)]), f"cond={cond} batch={batch}")
+
+
+@pytest.mark.parametrize("cond, flip", [(True, True), (True, False), (False, True)])
+def test_nested_if(cond, flip, target, tmp_path):
+    path = save(if_model(nested=True), tmp_path)
+    consts = {"cond": str(cond).lower(), "flip": str(flip).lower()}
+    run = build(path, target, tmp_path / target, consts=consts)
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    assert_close(run(x), ort_run(path, [x, np.array(cond), np.array(flip)]))
+
+
+def test_pinned_inputs_are_documented(tmp_path):
+    path = save(if_model(), tmp_path)
+    header = generate(path, "c", name="m", consts={"cond": "true"})["m.h"]
+    assert "int m_run(int64_t batch, const float *X, float *Z);" in header
+    assert '"cond" = true' in header
+    module = generate(path, "numpy", name="m", consts={"cond": "true"})["m.py"]
+    assert 'fixed  "cond" = true (onnx2src --const)' in module
+
+
+def test_if_with_a_run_time_condition_is_refused(target, tmp_path):
+    path = save(if_model(), tmp_path)
+    with pytest.raises(CompileError, match=r'"/if".*known only at run time.*--const'):
+        generate(path, target)
+
+
+@pytest.mark.parametrize("consts, message", [
+    ({"sr": "16000"}, "not an input of the model"),
+    ({"X": "1"}, "symbolic dims"),
+    ({"cond": "[true, false]"}, "2 values for an input of shape"),
+    ({"cond": "yes"}, "not a JSON number or list"),
+])
+def test_bad_const_is_refused(consts, message, tmp_path):
+    path = save(if_model(), tmp_path)
+    with pytest.raises(CompileError, match=message):
+        generate(path, "c", consts=consts)
+
+
+def test_cli_const(tmp_path):
+    path = save(if_model(), tmp_path)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "onnx2src", path, "--target", "c", "-o", str(out),
+                           "--const", "cond=false"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"cond" = false' in (out / "model.h").read_text()
+    done = subprocess.run([sys.executable, "-m", "onnx2src", path, "--target", "c", "-o", str(out),
+                           "--const", "cond"], capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
