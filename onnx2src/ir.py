@@ -113,6 +113,14 @@ class Node:
 
 
 @dataclass(eq=False)
+class Condition:
+    """Part of a node's guard: the node runs only when the bool scalar `value` is `holds`
+    (the branches of an If whose condition is known only at run time)."""
+    value: Value
+    holds: bool
+
+
+@dataclass(eq=False)
 class Branch:
     """A subgraph held by a node attribute (If's then_branch / else_branch): its nodes, which
     may read values of the enclosing graph, and the values it returns."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from .dims import Dim
 from .loops import Nest
-from .ir import DType, Graph, InternalError, Node, Value
+from .ir import Condition, DType, Graph, InternalError, Node, Value
 from .ops import IR_DOMAIN
 
 # -- the IR ops and their attributes --------------------------------------------------------------
@@ -46,6 +46,7 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     "Softmax": {"outer": SIZE, "n": SIZE, "inner": SIZE, "log": bool},  # ops/softmax.py
     "Gather": {"axis": int},                                             # ops/gather.py
     "Materialize": {"values": np.ndarray},                               # passes/lower.py
+    "Select": {},                                    # ops/control.py: Y = A if cond else B
     # ops/recurrent.py: activations is [[(name, alpha or None, beta or None)] per direction]
     "Recurrent": {"cell": str, "layout": int, "seq": SIZE, "batch": SIZE,
                   "input_size": SIZE, "hidden": SIZE, "directions": [str],
@@ -53,7 +54,7 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
                   "input_forget": bool, "linear_before_reset": bool,
                   "scratch": {str: Value}, **PACKED},
 }
-COMMON = {"onnx_op": str}
+COMMON = {"onnx_op": str, "guard?": [Condition]}  # guard: runs only when every condition holds
 
 # Stages after which node outputs may still lack a dtype and shape (inference comes next).
 UNTYPED_STAGES = ("frontend",)

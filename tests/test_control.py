@@ -84,10 +84,34 @@ def test_pinned_inputs_are_documented(tmp_path):
     assert 'fixed  "cond" = true (onnx2src --const)' in module
 
 
-def test_if_with_a_run_time_condition_is_refused(target, tmp_path):
+def test_if_on_a_run_time_condition_runs_the_taken_branch(target, tmp_path):
+    """Both branches are generated, each guarded by the condition; nested ones too."""
+    path = save(if_model(nested=True), tmp_path)
+    run = build(path, target, tmp_path / target)
+    for cond in (True, False):
+        for flip in (True, False):
+            x = RNG.standard_normal((3, 3)).astype(np.float32)
+            inputs = [x, np.array(cond), np.array(flip)]
+            assert_close(run(*inputs), ort_run(path, inputs), f"cond={cond} flip={flip}")
+
+
+def test_run_time_branches_are_guarded_in_the_code(tmp_path):
     path = save(if_model(), tmp_path)
-    with pytest.raises(CompileError, match=r'"/if".*known only at run time.*--const'):
+    source = generate(path, "c", name="m")["m.c"]
+    assert "if (cond[0]) {" in source and "if (!cond[0]) {" in source
+    module = generate(path, "numpy", name="m")["m.py"]
+    assert "    if cond:" in module and "    if not cond:" in module
+
+
+def test_branches_of_different_shapes_are_refused_at_run_time_only(target, tmp_path):
+    m = if_model()
+    else_g = next(a.g for a in m.graph.node[0].attribute if a.name == "else_branch")
+    else_g.node.append(helper.make_node("Concat", ["else_out", "else_out"], ["longer"], axis=1, name="/cat"))
+    else_g.output[0].name = "longer"
+    path = save(m, tmp_path)
+    with pytest.raises(CompileError, match="one type and shape.*--const"):
         generate(path, target)
+    build(path, target, tmp_path / target, consts={"cond": "true"})  # one branch: fine
 
 
 @pytest.mark.parametrize("consts, message", [

@@ -54,3 +54,31 @@ class OnDemand:
         if key.startswith("__"):
             raise AttributeError(key)
         return self[key]
+
+
+def guarded(nodes, blocks, opening, closing=None):
+    """The rendered blocks, with each run of nodes sharing a guard (If branches chosen at run
+    time) joined inside the target's `if`: `opening(guard)` starts it, `closing` ends it."""
+    out, run, current = [], [], None
+
+    def flush():
+        if run:
+            body = "\n\n".join(b.strip("\n") for b in run)
+            inner = "\n".join(("    " + line) if line else line for line in body.split("\n"))
+            out.append("\n".join([opening(current), inner] + ([closing] if closing else [])))
+            run.clear()
+
+    def key(guard):
+        return [(id(c.value), c.holds) for c in guard or []]
+
+    for node, block in zip(nodes, blocks):
+        guard = node.attrs.get("guard")
+        if key(guard) != key(current):
+            flush()
+            current = guard
+        if guard:
+            run.append(block)
+        else:
+            out.append(block)
+    flush()
+    return out

@@ -10,7 +10,7 @@ from ..ir import DTYPES
 from ..loops import Nest, strides
 from ..ops.recurrent import GATES
 from ..passes import pack_weights, plan_memory
-from . import OnDemand, Refs, environment, tidy
+from . import OnDemand, Refs, environment, guarded, tidy
 from .literals import c_initializer, c_number
 from .naming import c_namer, comment, node_comment, pinned, quoted
 
@@ -303,7 +303,9 @@ def emit(graph, name: str, source: str, approximate: bool = False):
         arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),
                        "enumerators": enumerators, "elements_default": total})
     env = src.env
-    body = [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes]
+    body = guarded(graph.nodes, [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes],
+                   lambda guard: "if (" + " && ".join(("" if c.holds else "!") + src.value(c.value) + "[0]"
+                                                     for c in guard) + ") {", "}")
     weight_bytes = sum(w["bytes"] for w in src.weights)  # those some code reads, now all named
     kernels = [(t, env.get_template("c/kernels.c.j2").render(
         t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))

@@ -6,7 +6,7 @@ templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py
 from .. import __version__
 from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
-from . import Refs, environment, tidy
+from . import Refs, environment, guarded, tidy
 from .literals import py_array, py_number
 from .naming import comment, node_comment, pinned, py_namer, py_string, quoted
 
@@ -157,7 +157,9 @@ def emit(graph, name: str, source: str):
     outputs = [{"name": m.value(v), "onnx": quoted(v.name), "dtype": v.dtype.numpy.name,
                 "doc": m.doc_shape(v.shape)} for v in graph.outputs]
     env = m.env
-    body = [env.get_template(f"numpy/{n['op'].lower()}.py.j2").render(n=n) for n in nodes]
+    body = guarded(graph.nodes, [env.get_template(f"numpy/{n['op'].lower()}.py.j2").render(n=n) for n in nodes],
+                   lambda guard: "if " + " and ".join(("" if c.holds else "not ") + m.value(c.value)
+                                                      for c in guard) + ":")
     text = env.get_template("numpy/module.py.j2").render(
         name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
         pinned=pinned(graph),
