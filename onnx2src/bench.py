@@ -32,7 +32,7 @@ from .harness import (CBuildError, Interface, build_executable, have_onnxruntime
                       ort_session, reference)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
-from .cli import Parser, fail
+from .cli import Parser, const_arg, fail
 
 DEFAULT_CFLAGS = "-O3 -march=native"
 ROUNDS = 5
@@ -241,14 +241,14 @@ def run_c(files: Dict[str, str], name: str, iface: Interface, env, inputs, flags
 
 def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_calls: Optional[int],
                 numpy_: bool = True, ort: bool = True, onnx_ref: bool = False, max_dims=(),
-                seed: int = 0, log=None) -> dict:
+                seed: int = 0, log=None, consts=()) -> dict:
     """Every number of one table row; wrong outputs set the timing to None and add to
     row["errors"]. Raises CompileError, UsageError, CBuildError."""
-    iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed)
+    iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, consts)
     bounds = dict(env)  # the arena reported is the one these sizes need ...
     bounds.update(resolve_dims(iface, max_dims, "--max-dim", default=None))  # ... unless bounded
     name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], "c")
-    label, ref = reference(path)
+    label, ref = reference(path, pinned=iface.pinned)
     expected = ref(inputs)
     names = [n for n, _, _ in iface.outputs]
     row = {"model": path, "dims": env, "reference": label, "c_us": {}, "numpy_us": None,
@@ -261,7 +261,7 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
             row["errors"].append(f"{path}: {target} disagrees with {label}:\n{text}")
         return ok
 
-    files = generate(path, "c", name=name, max_dims=bounds)
+    files = generate(path, "c", name=name, max_dims=bounds, consts=iface.consts)
     row.update(memory(files[f"{name}.h"]))
     for flags in cflags:
         if log:
@@ -272,21 +272,22 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
         if log:
             log("  NumPy ...")
         with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as work:
-            module = load_numpy(generate(path, "numpy", name=name, max_dims=bounds)[f"{name}.py"], name, work)
+            module = load_numpy(generate(path, "numpy", name=name, max_dims=bounds, consts=iface.consts)[f"{name}.py"], name, work)
         if check("numpy", list(module.run(*inputs))):
             row["numpy_us"] = 1e6 * time_callable(lambda: module.run(*inputs), seconds, max_calls)
     if ort and have_onnxruntime():
         if log:
             log("  onnxruntime ...")
         sess = ort_session(path)
-        feed = dict(zip([i.name for i in sess.get_inputs()], inputs))
+        free = [i.name for i in sess.get_inputs() if i.name not in iface.pinned]
+        feed = {**dict(zip(free, inputs)), **iface.pinned}
         row["ort_us"] = 1e6 * time_callable(lambda: sess.run(None, feed), seconds, max_calls)
     elif ort:
         row["errors"].append("onnxruntime is not installed: no onnxruntime column")
     if onnx_ref:
         if log:
             log("  onnx.reference ...")
-        _, slow = reference(path, use_ort=False)
+        _, slow = reference(path, use_ort=False, pinned=iface.pinned)
         row["onnx_reference_us"] = 1e6 * time_callable(lambda: slow(inputs), seconds, max_calls)
     ratio = lambda a, b: a / b if a and b else None
     row["ort_over_c"] = {f: ratio(row["ort_us"], us) for f, us in row["c_us"].items()}
@@ -377,6 +378,8 @@ def parser() -> argparse.ArgumentParser:
                    help="don't time onnxruntime (the one output check still uses it if installed)")
     p.add_argument("--reference", action="store_true",
                    help="also time onnx.reference.ReferenceEvaluator (slow)")
+    p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
+                   help="pin an input at compile time, as onnx2src --const does; repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     return p
@@ -434,12 +437,13 @@ def main(argv=None) -> int:
             raise UsageError("--seconds and --repeat must be positive")
         jobs = ([(e["file"], row_dims(e, e["file"]) if os.path.isfile(e["file"]) else [], e)
                  for e in load_models(args.models)] if args.models
-                else [(args.model, args.dim, {})])
+                else [(args.model, args.dim, {"const": dict(args.const)})])
         for path, dims, entry in jobs:
             if log:
                 log(f"{os.path.basename(path)}: {entry.get('description', '')}")
             row = bench_model(path, dims, cflags, args.seconds, args.repeat, not args.no_numpy,
-                              not args.no_ort, args.reference, args.max_dim, args.seed, log)
+                              not args.no_ort, args.reference, args.max_dim, args.seed, log,
+                              list(entry.get("const", {}).items()))
             if entry.get("description"):
                 row["description"] = entry["description"]
             rows.append(row)

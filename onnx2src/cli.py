@@ -18,7 +18,7 @@ def _max_dim(text: str):
     return name, int(value)
 
 
-def _const(text: str):
+def const_arg(text: str):
     name, sep, value = text.partition("=")
     if not sep or not name or not value.strip():
         raise argparse.ArgumentTypeError(f"expected INPUT=VALUE, got {text!r}")
@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")
-    p.add_argument("--const", type=_const, action="append", default=[], metavar="INPUT=VALUE",
+    p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
                    help="pin an input to a value (JSON: 16000, [1, 2]) at compile time, so what "
                         "depends on it folds away (e.g. an If on the sample rate); repeatable")
     p.add_argument("--check-ir", action="store_true",

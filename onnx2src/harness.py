@@ -52,6 +52,8 @@ class Interface:
         for p in passes.PIPELINE[:-1]:
             p.run(graph)
         self.symbols = graph.symbols()
+        self.consts = dict(consts or {})
+        self.pinned = graph.pinned  # {input name: value} fixed by consts
         self.inputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.inputs]
         self.outputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.outputs]
 
@@ -178,20 +180,22 @@ def have_onnxruntime() -> bool:
     return True
 
 
-def reference(path: str, use_ort: bool = True):
+def reference(path: str, use_ort: bool = True, pinned: Optional[Dict[str, np.ndarray]] = None):
     """(label, run): `run(inputs) -> list of outputs` through onnxruntime (one thread) when
-    `use_ort` and it is importable, else through onnx.reference.ReferenceEvaluator."""
+    `use_ort` and it is importable, else through onnx.reference.ReferenceEvaluator. `inputs`
+    leave out the `pinned` ones ({name: value}, see --const), which are fed as given."""
+    pinned = dict(pinned or {})
     if use_ort and have_onnxruntime():
         import onnxruntime as ort
         sess = ort_session(path)
-        names = [i.name for i in sess.get_inputs()]
+        names = [i.name for i in sess.get_inputs() if i.name not in pinned]
         return (f"onnxruntime {ort.__version__} (1 thread)",
-                lambda inputs: list(sess.run(None, dict(zip(names, inputs)))))
+                lambda inputs: list(sess.run(None, {**dict(zip(names, inputs)), **pinned})))
     import onnx
     from onnx.reference import ReferenceEvaluator
     model = onnx.load(path)
     inits = {t.name for t in model.graph.initializer}
-    names = [i.name for i in model.graph.input if i.name not in inits]
+    names = [i.name for i in model.graph.input if i.name not in inits and i.name not in pinned]
     ev = ReferenceEvaluator(model)
     return (f"onnx.reference {onnx.__version__}",
-            lambda inputs: [np.asarray(o) for o in ev.run(None, dict(zip(names, inputs)))])
+            lambda inputs: [np.asarray(o) for o in ev.run(None, {**dict(zip(names, inputs)), **pinned})])

@@ -20,7 +20,7 @@ import numpy as np
 from . import DEFAULT_MAX_DIM, CompileError, generate
 from .emit import naming
 from .harness import CBuildError, CModel, Interface, load_numpy, reference
-from .cli import Parser, fail
+from .cli import Parser, const_arg, fail
 
 DEFAULT_DIM = 2  # every symbolic dim not given with --dim
 
@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-dim", type=dim_arg, action="append", default=[], metavar="NAME=N",
                    help="bound of a symbolic dim in the C target (default: "
                         f"max({DEFAULT_MAX_DIM}, the run's size)); repeatable")
+    p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
+                   help="pin an input at compile time, as onnx2src --const does; repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
@@ -250,11 +252,13 @@ def report(rows: Sequence[Row], rtol: float, atol: float) -> Tuple[str, bool]:
 
 # -- the command ----------------------------------------------------------------------------
 def prepare(path: str, dims: Sequence[Tuple[str, int]], npz: Optional[str], npys,
-            max_dims: Sequence[Tuple[str, int]], seed: int):
-    """(interface, inputs, env, bounds) for a run; raises UsageError or CompileError."""
+            max_dims: Sequence[Tuple[str, int]], seed: int, consts: Sequence[Tuple[str, str]] = ()):
+    """(interface, inputs, env, bounds) for a run; raises UsageError or CompileError. Inputs
+    pinned with `consts` (--const) are neither generated nor read: the reference gets their
+    values, the generated code has them built in."""
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
-    iface = Interface(path)
+    iface = Interface(path, consts=dict(consts))
     given = resolve_dims(iface, dims, default=None)
     if npz or npys:
         inputs = load_inputs(iface, npz, npys)
@@ -276,19 +280,19 @@ def main(argv=None) -> int:
     name = "model"
     try:
         iface, inputs, env, bounds = prepare(args.model, args.dim, args.inputs, args.input,
-                                             args.max_dim, args.seed)
+                                             args.max_dim, args.seed, args.const)
         targets = args.target or ["numpy", "c"]
         with tempfile.TemporaryDirectory(prefix="onnx2src-verify-") as work:
             runners = {}
             for t in dict.fromkeys(targets):
-                files = generate(args.model, t, name=name, max_dims=bounds)
+                files = generate(args.model, t, name=name, max_dims=bounds, consts=iface.consts)
                 if t == "numpy":
                     module = load_numpy(files[f"{name}.py"], name, work)
                     runners[t] = lambda *xs, m=module: list(m.run(*xs))
                 else:
                     cmodel = CModel(files, name, iface, work)
                     runners[t] = cmodel
-            label, ref = reference(args.model, use_ort=not args.no_ort)
+            label, ref = reference(args.model, use_ort=not args.no_ort, pinned=iface.pinned)
             dims = " ".join(f"{s}={n}" for s, n in env.items()) or "none"
             source = (f"files ({args.inputs or ', '.join(p for _, p in args.input)})"
                       if args.inputs or args.input else f"random (seed {args.seed})")

@@ -136,3 +136,15 @@ def test_cli_const(tmp_path):
     done = subprocess.run([sys.executable, "-m", "onnx2src", path, "--target", "c", "-o", str(out),
                            "--const", "cond"], capture_output=True, text=True)
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_verify_and_bench_take_const(tmp_path):
+    """verify and bench build with the pinned value and feed it to onnxruntime themselves."""
+    path = save(if_model(nested=True), tmp_path)
+    for command in (["verify"], ["bench", "--seconds", "0.05", "--no-numpy"]):
+        done = subprocess.run([sys.executable, "-m", "onnx2src", *command, path, "--dim", "batch=2",
+                               "--const", "cond=true", "--const", "flip=false"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in subprocess.run([sys.executable, "-m", "onnx2src", "verify", path, "--const", "cond=false",
+                                     "--const", "flip=true"], capture_output=True, text=True).stdout

@@ -64,8 +64,8 @@ def test_verify_with_onnx_reference(capsys):
 def test_verify_exits_1_when_an_output_differs(capsys, monkeypatch):
     real = verify.reference
 
-    def off_by_a_bit(path, use_ort=True):
-        label, ref = real(path, use_ort)
+    def off_by_a_bit(path, use_ort=True, **kw):
+        label, ref = real(path, use_ort, **kw)
         return label, lambda inputs: [o + np.float32(1e-3) for o in ref(inputs)]
 
     monkeypatch.setattr(verify, "reference", off_by_a_bit)
@@ -190,8 +190,8 @@ def test_bench_table_and_models_list(capsys, tmp_path):
 def test_bench_refuses_to_time_wrong_code(capsys, monkeypatch):
     real = bench.reference
 
-    def wrong(path, use_ort=True):
-        label, ref = real(path, use_ort)
+    def wrong(path, use_ort=True, **kw):
+        label, ref = real(path, use_ort, **kw)
         return label, lambda inputs: [o * 2 for o in ref(inputs)]
 
     monkeypatch.setattr(bench, "reference", wrong)
