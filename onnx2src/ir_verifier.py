@@ -25,6 +25,11 @@ from .ops import IR_DOMAIN
 # `int` never accepts a bool. Every IR node also carries onnx_op (the ONNX op it came from).
 SIZE = (int, Dim)  # a size, stride or bound, possibly symbolic (bounds and strides may be < 0)
 PACKED = {"packed?": {str: Value}, "panel?": int}  # added by passes/pack_weights.py (C target)
+# ops/conv.py: per spatial axis; same is the auto_pad (SAME_UPPER / SAME_LOWER) that set the pads
+WINDOW = {"in_shape": [SIZE], "out_shape": [SIZE], "in_strides": [SIZE], "out_strides": [SIZE],
+          "in_plane": SIZE, "out_plane": SIZE, "kernel": [int], "taps": int, "kernel_strides": [int],
+          "spans": [int], "strides": [int], "dilations": [int], "pads": [SIZE], "pads_end": [SIZE],
+          "same": (str, None), "output_padding": [int]}
 
 IR_OPS: Dict[str, Dict[str, Any]] = {
     # ops/layout.py (Reshape, Flatten, Squeeze, ...); plan_memory turns some View into Copy
@@ -37,13 +42,49 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     # ops/slice.py: (start, end, step) per input axis, normalized
     "Slice": {"bounds": [[SIZE]], "parts": [Nest]},
     "DynamicSlice": {"in_dims": [SIZE], "out_dims": [SIZE], "in_strides": [SIZE], "out_strides": [SIZE]},
-    # ops/elementwise.py: alpha only for LeakyRelu
-    "Elementwise": {"kind": str, "nest": Nest, "alpha?": float},
+    # ops/elementwise.py, math.py, logic.py: alpha for LeakyRelu, Elu, Selu, HardSigmoid and
+    # HardSwish, beta for the last two, gamma for Selu; Clip's constant bounds min / max, and
+    # min_input / max_input when a bound is an operand (after X) instead
+    "Elementwise": {"kind": str, "nest": Nest, "alpha?": float, "beta?": float, "gamma?": float,
+                    "min?": float, "max?": float, "min_input?": bool, "max_input?": bool},
     # ops/gemm.py: batch is the loop nest over the batch offsets of A, B and Y
     "Gemm": {"M": SIZE, "N": SIZE, "K": SIZE, "batch": Nest,
              "a_strides": [SIZE], "b_strides": [SIZE], "c_strides": ([SIZE], None),
              "trans_a": bool, "trans_b": bool, "alpha": float, "beta": float, **PACKED},
+    # ops/glue.py: Tile copies through parts (repeats: None when symbolic); Range's length
+    "Tile": {"repeats": ([int], None), "parts": [Nest]},
+    "Range": {"count": SIZE},
     "Softmax": {"outer": SIZE, "n": SIZE, "inner": SIZE, "log": bool},  # ops/softmax.py
+    # ops/reduce.py: ReduceX, ArgMax/ArgMin (last: select_last_index); groups: the nest's loop
+    # numbers [kept, reduced, inner]; row: the nest without its last loop, for the lanes
+    "Reduce": {"kind": str, "x_dtype": DType, "axes": [int], "nest": Nest, "groups": [[int]],
+               "row": (Nest, None), "lanes": (int, None), "divisor": SIZE, "empty": bool, "last": bool},
+    "CumSum": {"axis": int, "exclusive": bool, "reverse": bool, "nest": Nest, "prev": (Nest, None),
+               "groups": [[int]]},
+    # ops/normalize.py: groups [rows, one row]; nest operands X (= Y), statistics, Scale, B
+    "LayerNorm": {"axis": int, "epsilon": float, "nest": Nest, "groups": [[int]], "count": SIZE,
+                  "bias": bool, "mean": bool, "inv_std_dev": bool},
+    # ops/pad.py: value unless a run-time input; src / dst / pads for NumPy (slices: stop None
+    # or < 0, from the end); parts (constant mode) or the per-axis index maps (other modes)
+    "Pad": {"mode": str, "value": float, "src": [[(int, None)]], "dst": [[(int, None)]],
+            "crop": bool, "pads": [[int]], "parts?": [Nest], "out_dims?": [SIZE],
+            "pad_begin?": [SIZE], "start?": [SIZE], "length?": [SIZE], "last?": [SIZE],
+            "period?": [SIZE], "in_strides?": [SIZE], "axis_modes?": [str]},
+    # ops/pool.py: per spatial axis; pads / room / padded (NumPy) are None when the pads are
+    # symbolic (they come as input 1, written by a Materialize)
+    "Pool": {"kind": str, "global_pool": bool, "outer": SIZE, "in_plane": SIZE, "lowest": float,
+             "axes": [int], "window_axes": [int], "out_plane?": SIZE, "in_dims?": [SIZE],
+             "out_dims?": [SIZE], "in_strides?": [SIZE], "out_strides?": [SIZE], "kernel?": [int],
+             "strides?": [int], "dilations?": [int], "window?": [int], "pad_begin?": [SIZE],
+             "count_lo?": [SIZE], "count_hi?": [SIZE], "count_include_pad?": bool,
+             "indices?": bool, "column_major?": bool, "index_strides?": [SIZE],
+             "pads?": ([[int]], None), "room?": [[int]], "padded?": ([[int]], None)},
+    # ops/conv.py: planes are (batch, group) pairs (DepthwiseConv: (batch, output channel))
+    "Im2col": {"planes": SIZE, "groups": int, "channels": int, **WINDOW},
+    "Col2im": {"planes": SIZE, "out_planes": SIZE, "groups": int, "channels": int,
+               "out_channels": int, **WINDOW},
+    "DepthwiseConv": {"planes": SIZE, "channels": int, "out_channels": int, "multiplier": int,
+                      "transposed": bool, **WINDOW},
     "Gather": {"axis": int},                                             # ops/gather.py
     "Materialize": {"values": np.ndarray},                               # passes/lower.py
     "Select": {},                                    # ops/control.py: Y = A if cond else B

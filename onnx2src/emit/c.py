@@ -33,7 +33,8 @@ FMA = {"float": {"fn": "fmaf", "macro": "__FP_FAST_FMAF"}, "double": {"fn": "fma
 ERRORS = [("OK", 0, "success"),
           ("EDIM", 1, "a dimension argument is below 1 or above its bound"),
           ("EINDEX", 2, "a Gather index is out of range"),
-          ("ESHAPE", 3, "run-time slice arguments disagree with the shape the model declares"),
+          ("ESHAPE", 3, "run-time arguments (Slice bounds, Tile repeats, Range bounds) disagree with the "
+                        "shape the model declares"),
           ("EOUTPUT", 4, "output_shape was asked for an output the model does not have")]
 
 

@@ -88,8 +88,16 @@ class Module:
     def attrs(self, node):
         """The node's attributes as templates use them: sizes and floats as Python text."""
         dtype = next(v for v in node.outputs + node.inputs if v is not None).dtype
-        return {k: self.dim(v) if isinstance(v, Dim) else py_number(v, dtype) if isinstance(v, float) else v
-                for k, v in node.attrs.items()}
+
+        def render(x):
+            if isinstance(x, Dim):
+                return self.dim(x)
+            if isinstance(x, float):
+                return py_number(x, dtype)
+            if isinstance(x, (list, tuple)):
+                return [render(v) for v in x]
+            return x
+        return {k: render(v) for k, v in node.attrs.items()}
 
     def ctx_Slice(self, node):
         """x[start:end:step, ...]; a negative step runs to the start of the axis and is then cut to

@@ -10,6 +10,9 @@ scratch by the generated code with the same layout. The NumPy emitter ignores al
 """
 import numpy as np
 
+from ..dims import ceil_div
+
+from ..dims import ceil_div
 from ..ir import Value
 
 PANEL = 16
@@ -24,7 +27,7 @@ def panels(b: np.ndarray) -> np.ndarray:
 
 
 def panel_size(k, n) -> int:
-    return -(-n // PANEL) * PANEL * k
+    return ceil_div(n, PANEL) * PANEL * k  # n may be symbolic (a Conv's output positions)
 
 
 def run(graph) -> bool:
