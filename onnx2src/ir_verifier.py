@@ -62,8 +62,9 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     "CumSum": {"axis": int, "exclusive": bool, "reverse": bool, "nest": Nest, "prev": (Nest, None),
                "groups": [[int]]},
     # ops/normalize.py: groups [rows, one row]; nest operands X (= Y), statistics, Scale, B
-    "LayerNorm": {"axis": int, "epsilon": float, "nest": Nest, "groups": [[int]], "count": SIZE,
-                  "bias": bool, "mean": bool, "inv_std_dev": bool},
+    # (start: the nest of the rows alone, where each row of X starts)
+    "LayerNorm": {"axis": int, "epsilon": float, "nest": Nest, "groups": [[int]], "start": Nest,
+                  "count": SIZE, "lanes": int, "bias": bool, "mean": bool, "inv_std_dev": bool},
     # ops/pad.py: value unless a run-time input; src / dst / pads for NumPy (slices: stop None
     # or < 0, from the end); parts (constant mode) or the per-axis index maps (other modes)
     "Pad": {"mode": str, "value": float, "src": [[(int, None)]], "dst": [[(int, None)]],
@@ -79,8 +80,10 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
              "count_lo?": [SIZE], "count_hi?": [SIZE], "count_include_pad?": bool,
              "indices?": bool, "column_major?": bool, "index_strides?": [SIZE],
              "pads?": ([[int]], None), "room?": [[int]], "padded?": ([[int]], None)},
-    # ops/conv.py: planes are (batch, group) pairs (DepthwiseConv: (batch, output channel))
-    "Im2col": {"planes": SIZE, "groups": int, "channels": int, **WINDOW},
+    # ops/conv.py: planes are (batch, group) pairs (DepthwiseConv: (batch, output channel));
+    # Im2col's cols_strides: of its output along (batch, group, channel x tap, position)
+    "Im2col": {"batch": SIZE, "groups": int, "channels": int, "by_position": bool,
+               "cols_strides": [SIZE], **WINDOW},
     "Col2im": {"planes": SIZE, "out_planes": SIZE, "groups": int, "channels": int,
                "out_channels": int, **WINDOW},
     "DepthwiseConv": {"planes": SIZE, "channels": int, "out_channels": int, "multiplier": int,

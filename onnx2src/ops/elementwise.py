@@ -87,9 +87,14 @@ def fold_cast(node, x):
 def lower(node, graph):
     """One IR `Elementwise` whose loop nest walks the output and every (broadcast) input."""
     attrs = {"alpha": float(node.attrs.get("alpha", 0.01))} if node.op_type == "LeakyRelu" else {}
-    out = node.output(0).shape
-    walk = nest(out, contiguous(out), *[broadcast_view(v.shape, out) for v in node.inputs])
-    return [ir("Elementwise", node, node.inputs, node.outputs[:1], kind=node.op_type, nest=walk, **attrs)]
+    return [elementwise_ir(node, node.inputs, node.output(0), node.op_type, **attrs)]
+
+
+def elementwise_ir(node, inputs, output, kind, **attrs):
+    """The IR `Elementwise` computing `output` from `inputs` (each broadcast to its shape)."""
+    out = output.shape
+    walk = nest(out, contiguous(out), *[broadcast_view(v.shape, out) for v in inputs])
+    return ir("Elementwise", node, inputs, [output], kind=kind, nest=walk, **attrs)
 
 
 register(BINARY, 7, infer=infer_binary, fold=fold, lower=lower, symbolic=True)
