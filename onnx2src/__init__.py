@@ -19,11 +19,13 @@ DEFAULT_MAX_DIM = 128
 def generate(path: str, target: str, name: Optional[str] = None,
              max_dims: Optional[Mapping[str, int]] = None,
              approximate: bool = False, check_ir: bool = False,
-             consts: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+             consts: Optional[Mapping[str, str]] = None,
+             fixed_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
     the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
     runs the IR verifier after every pass (raises InternalError on a compiler bug). `consts`
-    pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away."""
+    pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
+    `fixed_dims` fixes symbolic dims to sizes ({"samples": 576})."""
     from . import frontend, passes
     from .emit import naming
 
@@ -35,7 +37,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
     if problem:
         raise CompileError(f"--name {name!r} can't be used: {problem}")
     graph = frontend.load(path)
-    frontend.pin(graph, consts or {})
+    frontend.pin(graph, consts or {}, fixed_dims)
     graph.bounds = _bounds(graph, max_dims or {})
     passes.run_all(graph, check=check_ir)
     if target == "numpy":
@@ -48,9 +50,11 @@ def generate(path: str, target: str, name: Optional[str] = None,
 def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
                   max_dims: Optional[Mapping[str, int]] = None,
                   approximate: bool = False, check_ir: bool = False,
-                  consts: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+                  consts: Optional[Mapping[str, str]] = None,
+                  fixed_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
-    files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts)
+    files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts,
+                     fixed_dims=fixed_dims)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:

@@ -241,10 +241,10 @@ def run_c(files: Dict[str, str], name: str, iface: Interface, env, inputs, flags
 
 def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_calls: Optional[int],
                 numpy_: bool = True, ort: bool = True, onnx_ref: bool = False, max_dims=(),
-                seed: int = 0, log=None, consts=()) -> dict:
+                seed: int = 0, log=None, consts=(), fixed_dims=()) -> dict:
     """Every number of one table row; wrong outputs set the timing to None and add to
     row["errors"]. Raises CompileError, UsageError, CBuildError."""
-    iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, consts)
+    iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, consts, fixed_dims)
     bounds = dict(env)  # the arena reported is the one these sizes need ...
     bounds.update(resolve_dims(iface, max_dims, "--max-dim", default=None))  # ... unless bounded
     name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], "c")
@@ -261,7 +261,7 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
             row["errors"].append(f"{path}: {target} disagrees with {label}:\n{text}")
         return ok
 
-    files = generate(path, "c", name=name, max_dims=bounds, consts=iface.consts)
+    files = generate(path, "c", name=name, max_dims=bounds, consts=iface.consts, fixed_dims=iface.fixed_dims)
     row.update(memory(files[f"{name}.h"]))
     for flags in cflags:
         if log:
@@ -272,7 +272,8 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
         if log:
             log("  NumPy ...")
         with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as work:
-            module = load_numpy(generate(path, "numpy", name=name, max_dims=bounds, consts=iface.consts)[f"{name}.py"], name, work)
+            module = load_numpy(generate(path, "numpy", name=name, max_dims=bounds, consts=iface.consts,
+                                             fixed_dims=iface.fixed_dims)[f"{name}.py"], name, work)
         if check("numpy", list(module.run(*inputs))):
             row["numpy_us"] = 1e6 * time_callable(lambda: module.run(*inputs), seconds, max_calls)
     if ort and have_onnxruntime():
@@ -380,6 +381,8 @@ def parser() -> argparse.ArgumentParser:
                    help="also time onnx.reference.ReferenceEvaluator (slow)")
     p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
                    help="pin an input at compile time, as onnx2src --const does; repeatable")
+    p.add_argument("--fix-dim", type=dim_arg, action="append", default=[], metavar="DIM=N",
+                   help="fix a symbolic dim at compile time, as onnx2src --fix-dim does; repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     return p
@@ -437,13 +440,13 @@ def main(argv=None) -> int:
             raise UsageError("--seconds and --repeat must be positive")
         jobs = ([(e["file"], row_dims(e, e["file"]) if os.path.isfile(e["file"]) else [], e)
                  for e in load_models(args.models)] if args.models
-                else [(args.model, args.dim, {"const": dict(args.const)})])
+                else [(args.model, args.dim, {"const": dict(args.const), "fix_dim": dict(args.fix_dim)})])
         for path, dims, entry in jobs:
             if log:
                 log(f"{os.path.basename(path)}: {entry.get('description', '')}")
             row = bench_model(path, dims, cflags, args.seconds, args.repeat, not args.no_numpy,
                               not args.no_ort, args.reference, args.max_dim, args.seed, log,
-                              list(entry.get("const", {}).items()))
+                              list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()))
             if entry.get("description"):
                 row["description"] = entry["description"]
             rows.append(row)

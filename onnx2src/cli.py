@@ -55,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
                    help="pin an input to a value (JSON: 16000, [1, 2]) at compile time, so what "
                         "depends on it folds away (e.g. an If on the sample rate); repeatable")
+    p.add_argument("--fix-dim", type=_max_dim, action="append", default=[], metavar="DIM=N",
+                   help="fix a symbolic dim to a size at compile time (e.g. a streaming model's "
+                        "chunk length), so shapes that depend on it become constant; repeatable")
     p.add_argument("--check-ir", action="store_true",
                    help="check the compiler's intermediate representation after every pass "
                         "(a failed check is a bug in onnx2src: exit status 3)")
@@ -84,7 +87,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
-                                args.approx_activations, check_ir=args.check_ir, consts=dict(args.const))
+                                args.approx_activations, check_ir=args.check_ir, consts=dict(args.const),
+                                fixed_dims=dict(args.fix_dim))
     except CompileError as e:
         return fail("onnx2src", e)
     except InternalError as e:

@@ -73,10 +73,23 @@ def from_model(model: onnx.ModelProto) -> Graph:
     return Graph(g.name or "model", inputs, outputs, nodes, opset, declared)
 
 
-def pin(graph: Graph, consts: Mapping[str, str]) -> None:
+def pin(graph: Graph, consts: Mapping[str, str], dims: Mapping[str, int] = None) -> None:
     """Make graph inputs constants (`--const sr=16000`): each value is JSON (a number or a
     nested list) of the input's shape; the input leaves the generated interface, and what
-    depends on it folds away (an If on the sample rate keeps one branch)."""
+    depends on it folds away (an If on the sample rate keeps one branch). `dims` fixes
+    symbolic dims to sizes (`--fix-dim samples=576`), e.g. a streaming model's chunk length."""
+    symbols = graph.symbols()
+    for name, size in (dims or {}).items():
+        if name not in symbols:
+            raise CompileError(f"--fix-dim names {name!r}, which the model's inputs do not use "
+                               f"(symbolic dims: {', '.join(symbols) or 'none'})")
+        if size < 1:
+            raise CompileError(f"--fix-dim {name}={size}: a size must be at least 1")
+        fixed = lambda shape: shape if shape is None else tuple(
+            size if isinstance(d, Dim) and d == Dim.symbol(name) else d for d in shape)
+        for v in graph.inputs:
+            v.shape = fixed(v.shape)
+        graph.declared = {k: (t, fixed(s)) for k, (t, s) in graph.declared.items()}
     by_name = {v.name: v for v in graph.inputs}
     for name, text in consts.items():
         v = by_name.get(name)

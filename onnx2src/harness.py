@@ -45,14 +45,14 @@ class Interface:
     """What a generated `run` takes and returns, read from the compiled graph."""
 
     def __init__(self, path: str, max_dims: Optional[Dict[str, int]] = None,
-                 consts: Optional[Dict[str, str]] = None):
+                 consts: Optional[Dict[str, str]] = None, fixed_dims: Optional[Dict[str, int]] = None):
         graph = frontend.load(path)
-        frontend.pin(graph, consts or {})
+        frontend.pin(graph, consts or {}, fixed_dims)
         graph.bounds = {}
         for p in passes.PIPELINE[:-1]:
             p.run(graph)
         self.symbols = graph.symbols()
-        self.consts = dict(consts or {})
+        self.consts, self.fixed_dims = dict(consts or {}), dict(fixed_dims or {})
         self.pinned = graph.pinned  # {input name: value} fixed by consts
         self.inputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.inputs]
         self.outputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.outputs]

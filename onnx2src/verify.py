@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
                         f"max({DEFAULT_MAX_DIM}, the run's size)); repeatable")
     p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
                    help="pin an input at compile time, as onnx2src --const does; repeatable")
+    p.add_argument("--fix-dim", type=dim_arg, action="append", default=[], metavar="DIM=N",
+                   help="fix a symbolic dim at compile time, as onnx2src --fix-dim does; repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
@@ -252,13 +254,14 @@ def report(rows: Sequence[Row], rtol: float, atol: float) -> Tuple[str, bool]:
 
 # -- the command ----------------------------------------------------------------------------
 def prepare(path: str, dims: Sequence[Tuple[str, int]], npz: Optional[str], npys,
-            max_dims: Sequence[Tuple[str, int]], seed: int, consts: Sequence[Tuple[str, str]] = ()):
+            max_dims: Sequence[Tuple[str, int]], seed: int, consts: Sequence[Tuple[str, str]] = (),
+            fixed_dims: Sequence[Tuple[str, int]] = ()):
     """(interface, inputs, env, bounds) for a run; raises UsageError or CompileError. Inputs
     pinned with `consts` (--const) are neither generated nor read: the reference gets their
     values, the generated code has them built in."""
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
-    iface = Interface(path, consts=dict(consts))
+    iface = Interface(path, consts=dict(consts), fixed_dims=dict(fixed_dims))
     given = resolve_dims(iface, dims, default=None)
     if npz or npys:
         inputs = load_inputs(iface, npz, npys)
@@ -280,12 +283,13 @@ def main(argv=None) -> int:
     name = "model"
     try:
         iface, inputs, env, bounds = prepare(args.model, args.dim, args.inputs, args.input,
-                                             args.max_dim, args.seed, args.const)
+                                             args.max_dim, args.seed, args.const, args.fix_dim)
         targets = args.target or ["numpy", "c"]
         with tempfile.TemporaryDirectory(prefix="onnx2src-verify-") as work:
             runners = {}
             for t in dict.fromkeys(targets):
-                files = generate(args.model, t, name=name, max_dims=bounds, consts=iface.consts)
+                files = generate(args.model, t, name=name, max_dims=bounds, consts=iface.consts,
+                                 fixed_dims=iface.fixed_dims)
                 if t == "numpy":
                     module = load_numpy(files[f"{name}.py"], name, work)
                     runners[t] = lambda *xs, m=module: list(m.run(*xs))

@@ -26,14 +26,14 @@ def save(model, directory, name="model"):
     return path
 
 
-def build(path, target, workdir, name="model", max_dims=None, consts=None):
+def build(path, target, workdir, name="model", max_dims=None, consts=None, fixed_dims=None):
     """A callable running the generated code of one target: inputs → list of outputs."""
-    files = generate(path, target, name=name, max_dims=max_dims, consts=consts)
+    files = generate(path, target, name=name, max_dims=max_dims, consts=consts, fixed_dims=fixed_dims)
     os.makedirs(workdir, exist_ok=True)
     if target == "numpy":
         module = load_numpy(files[f"{name}.py"], name, str(workdir))
         return lambda *xs: list(module.run(*xs))
-    return CModel(files, name, Interface(path, max_dims, consts), str(workdir))
+    return CModel(files, name, Interface(path, max_dims, consts, fixed_dims), str(workdir))
 
 
 def ort_run(path, inputs):

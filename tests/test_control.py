@@ -148,3 +148,24 @@ def test_verify_and_bench_take_const(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in subprocess.run([sys.executable, "-m", "onnx2src", "verify", path, "--const", "cond=false",
                                      "--const", "flip=true"], capture_output=True, text=True).stdout
+
+
+def test_constant_if_inside_a_run_time_branch_keeps_its_guard(target, tmp_path):
+    """The inner If folds (flip pinned) but its branch still runs only when cond holds."""
+    path = save(if_model(nested=True), tmp_path)
+    run = build(path, target, tmp_path / target, consts={"flip": "false"})
+    for cond in (True, False):
+        x = RNG.standard_normal((2, 3)).astype(np.float32)
+        assert_close(run(x, np.array(cond)), ort_run(path, [x, np.array(cond), np.array(False)]))
+
+
+def test_fix_dim(target, tmp_path):
+    """--fix-dim makes a symbolic dim a constant: it leaves the C interface."""
+    path = save(if_model(), tmp_path)
+    run = build(path, target, tmp_path / target, consts={"cond": "true"}, fixed_dims={"batch": 2})
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    assert_close(run(x), ort_run(path, [x, np.array(True)]))
+    header = generate(path, "c", name="m", fixed_dims={"batch": 2}, consts={"cond": "true"})["m.h"]
+    assert "int m_run(const float *X, float *Z);" in header
+    with pytest.raises(CompileError, match="--fix-dim names 'time'"):
+        generate(path, target, fixed_dims={"time": 2})

@@ -22,7 +22,7 @@ def expand_if(node, graph):
         if cond.data.size != 1:
             raise CompileError(f"the condition has {cond.data.size} elements, not one", node)
         taken = "then_branch" if bool(np.asarray(cond.data).reshape(-1)[0]) else "else_branch"
-        return _splice(node, node.attrs[taken]) + _route(node, node.attrs[taken].outputs)
+        return _splice(node, node.attrs[taken], node.attrs.get("guard")) + _route(node, node.attrs[taken].outputs)
     if len(cond.shape) > 1 or any(d != 1 for d in cond.shape):
         raise CompileError(f"the condition has shape {list(cond.shape)}, not a single value", node)
     guard = node.attrs.get("guard", [])
@@ -49,7 +49,8 @@ def _splice(node, branch, guard=None):
 
 def _route(node, values):
     """Identity nodes from the taken branch's results to the If's outputs."""
-    passes = [Node("Identity", f"{node.name}/output {k}", [src], [dst], version=1)
+    guard = {"guard": node.attrs["guard"]} if node.attrs.get("guard") else {}
+    passes = [Node("Identity", f"{node.name}/output {k}", [src], [dst], dict(guard), version=1)
               for k, (src, dst) in enumerate(zip(values, node.outputs)) if dst is not None]
     for identity in passes:
         identity.outputs[0].producer = identity
