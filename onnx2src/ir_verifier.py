@@ -71,23 +71,24 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
             "crop": bool, "pads": [[int]], "parts?": [Nest], "out_dims?": [SIZE],
             "pad_begin?": [SIZE], "start?": [SIZE], "length?": [SIZE], "last?": [SIZE],
             "period?": [SIZE], "in_strides?": [SIZE], "axis_modes?": [str]},
-    # ops/pool.py: per spatial axis; pads / room / padded (NumPy) are None when the pads are
-    # symbolic (they come as input 1, written by a Materialize)
+    # ops/pool.py: per spatial axis; pads / room / padded: NumPy's np.pad of the input
     "Pool": {"kind": str, "global_pool": bool, "outer": SIZE, "in_plane": SIZE, "lowest": float,
              "axes": [int], "window_axes": [int], "out_plane?": SIZE, "in_dims?": [SIZE],
              "out_dims?": [SIZE], "in_strides?": [SIZE], "out_strides?": [SIZE], "kernel?": [int],
              "strides?": [int], "dilations?": [int], "window?": [int], "pad_begin?": [SIZE],
              "count_lo?": [SIZE], "count_hi?": [SIZE], "count_include_pad?": bool,
              "indices?": bool, "column_major?": bool, "index_strides?": [SIZE],
-             "pads?": ([[int]], None), "room?": [[int]], "padded?": ([[int]], None)},
+             "pads?": [[SIZE]], "room?": [[int]], "padded?": [[SIZE]], "any_pad?": bool,
+             "any_room?": bool},
     # ops/conv.py: planes are (batch, group) pairs (DepthwiseConv: (batch, output channel));
-    # Im2col's cols_strides: of its output along (batch, group, channel x tap, position)
+    # Im2col's cols_strides: of its output along (batch, group, channel x tap, position);
+    # DepthwiseConv's inner: [lo, hi), the positions along the last axis with every tap inside
     "Im2col": {"batch": SIZE, "groups": int, "channels": int, "by_position": bool,
                "cols_strides": [SIZE], **WINDOW},
     "Col2im": {"planes": SIZE, "out_planes": SIZE, "groups": int, "channels": int,
                "out_channels": int, **WINDOW},
     "DepthwiseConv": {"planes": SIZE, "channels": int, "out_channels": int, "multiplier": int,
-                      "transposed": bool, **WINDOW},
+                      "transposed": bool, "inner": [SIZE], **WINDOW},
     "Gather": {"axis": int},                                             # ops/gather.py
     "Materialize": {"values": np.ndarray},                               # passes/lower.py
     "Select": {},                                    # ops/control.py: Y = A if cond else B
