@@ -108,7 +108,7 @@ class Source:
 
     # -- nodes ---------------------------------------------------------------------------------
     def node(self, node):
-        out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
+        out = next((v for v in node.outputs if v is not None), None)  # the first output used
         ctx = {"op": node.op_type.lower(), "a": self.attrs(node), "err": self.upper + "_",
                "comment": node_comment(node),
                "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs)}

@@ -66,7 +66,7 @@ class Module:
         ctx = {"op": node.op_type, "comment": node_comment(node),
                "i": Refs(self.value, node.inputs), "o": Refs(self.value, node.outputs),
                "a": self.attrs(node)}
-        out = node.outputs[0] if node.outputs and node.outputs[0] is not None else None
+        out = next((v for v in node.outputs if v is not None), None)  # the first output used
         if out is not None:
             ctx["shape"] = self.shape(out.shape)
             ctx["dtype"] = out.dtype.numpy.name
