@@ -306,7 +306,8 @@ def _evaluate_func(f: Func, env) -> int:
 def upper_bound(d: DimLike) -> DimLike:
     """A dim that is >= d whenever every symbol lies in [1, its bound], and that only grows
     with each symbol: evaluate it with the bounds (or render it with the bound macros).
-    Positive terms take each factor's upper bound; negative ones their least value."""
+    Positive terms take each factor's upper bound (at least 0: a size is never negative when
+    the model runs); negative ones their least value."""
     if not isinstance(d, Dim):
         return int(d)
     total: DimLike = 0
@@ -314,9 +315,8 @@ def upper_bound(d: DimLike) -> DimLike:
         if coef > 0:
             term: DimLike = coef
             for a in mono:
-                if _atom_interval(a)[0] < 0:
-                    raise ValueError(f"cannot bound {d}: a factor may be negative")
-                term = term * _atom_upper_bound(a)
+                bound = _atom_upper_bound(a)
+                term = term * (bound if _atom_interval(a)[0] >= 0 else _choose("max", bound, 0))
         else:
             least = interval(Dim({mono: 1}))[0]
             if least == -INF:

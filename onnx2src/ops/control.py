@@ -23,7 +23,7 @@ def expand_if(node, graph):
             raise CompileError(f"the condition has {cond.data.size} elements, not one", node)
         taken = "then_branch" if bool(np.asarray(cond.data).reshape(-1)[0]) else "else_branch"
         return _splice(node, node.attrs[taken], node.attrs.get("guard")) + _route(node, node.attrs[taken].outputs)
-    if len(cond.shape) > 1 or any(d != 1 for d in cond.shape):
+    if any(d != 1 for d in cond.shape):
         raise CompileError(f"the condition has shape {list(cond.shape)}, not a single value", node)
     guard = node.attrs.get("guard", [])
     then, other = node.attrs["then_branch"], node.attrs["else_branch"]

@@ -75,7 +75,10 @@ def infer_squeeze(node, graph):
         axes = [i for i, d in enumerate(x.shape) if d == 1]
     for a in axes:
         if x.shape[a] != 1:
-            raise CompileError(f"cannot squeeze axis {a} of size {x.shape[a]}", node)
+            depends = x.shape[a].symbols() if isinstance(x.shape[a], Dim) else []
+            hint = (f" (it depends on {', '.join(depends)}: fix that with --fix-dim "
+                    f"{depends[0]}=N)" if depends else "")
+            raise CompileError(f"cannot squeeze axis {a} of size {x.shape[a]}{hint}", node)
     set_output(node, 0, x.dtype, [d for i, d in enumerate(x.shape) if i not in axes])
 
 
