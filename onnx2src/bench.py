@@ -405,7 +405,7 @@ def load_models(path: str) -> List[dict]:
 def row_dims(entry: dict, path: str):
     """NAME=N pairs from an entry: its `dims` object, else its fields named like the model's
     symbolic dims (`batch`, `seq`)."""
-    iface = Interface(path)
+    iface = Interface(path, consts=entry.get("const"), fixed_dims=entry.get("fix_dim"))
     dims = dict(entry.get("dims", {}))
     for s in iface.symbols:
         if s not in dims and isinstance(entry.get(s), int):
