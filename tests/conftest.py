@@ -7,8 +7,9 @@ import os
 import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 
-from onnx2src import generate
+from onnx2src import CompileError, generate
 from onnx2src.harness import CModel, Interface, load_numpy
 
 os.environ.setdefault("ONNX2SRC_CHECK_IR", "1")
@@ -65,3 +66,22 @@ def max_error(actual, expected):
 @pytest.fixture(params=TARGETS)
 def target(request):
     return request.param
+
+
+def case_data(case):
+    """The (inputs, expected outputs) of an ONNX backend node case, as lists of arrays."""
+    array = lambda x: numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)
+    return [([array(x) for x in inputs], [array(x) for x in expected]) for inputs, expected in case.data_sets]
+
+
+def check_node_case(case, target, workdir, refused=False):
+    """Run an ONNX backend node case in one target and compare with the outputs it carries;
+    with `refused`, check that onnx2src refuses it instead and return the CompileError."""
+    path = save(case.model, workdir)
+    if refused:
+        with pytest.raises(CompileError) as error:
+            build(path, target, workdir / target)
+        return error.value
+    run = build(path, target, workdir / target)
+    for inputs, expected in case_data(case):
+        assert_close(run(*inputs), expected, case.name)

@@ -5,15 +5,12 @@ Cases that use a data type onnx2src does not support (float16, bfloat16, float8,
 strings...), Dropout in training mode, or Split with its sizes given at run time must be refused
 with a CompileError, not miscompiled.
 """
-import numpy as np
-import onnx
-from onnx import numpy_helper
 import pytest
 from onnx.backend.test.case.node import collect_testcases
 
-from onnx2src.ir import BY_ONNX, CompileError
+from onnx2src.ir import BY_ONNX
 
-from conftest import assert_close, build, save
+from conftest import check_node_case
 
 OPS = set("""Gemm Slice Constant Identity Transpose Squeeze Unsqueeze Reshape Flatten Concat Gather
 Shape ConstantOfShape Expand Cast MatMul Add Sub Mul Div Neg Tanh Sigmoid Relu LeakyRelu Softmax
@@ -51,17 +48,4 @@ def unsupported_reason(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_node_case(case, target, tmp_path):
-    path = save(case.model, tmp_path)
-    reason = unsupported_reason(case)
-    if reason:
-        with pytest.raises(CompileError):
-            build(path, target, tmp_path / target)
-        return
-    run = build(path, target, tmp_path / target)
-    for inputs, expected in case.data_sets:
-        inputs, expected = [_array(x) for x in inputs], [_array(x) for x in expected]
-        assert_close(run(*inputs), expected, case.name)
-
-
-def _array(x):
-    return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)
+    check_node_case(case, target, tmp_path, refused=unsupported_reason(case) is not None)

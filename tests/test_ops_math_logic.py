@@ -24,7 +24,7 @@ from onnx.backend.test.case.node import collect_testcases
 from onnx2src import frontend, generate, passes
 from onnx2src.ir import BY_ONNX, CompileError
 
-from conftest import assert_close, build, ort_run, save
+from conftest import assert_close, build, check_node_case, ort_run, save
 
 MATH = """Pow Sqrt Exp Log Abs Reciprocal Floor Ceil Round Sign Erf Sin Cos Clip Max Min Sum Mean
 HardSigmoid HardSwish Softplus Elu Selu Gelu Mish""".split()
@@ -66,19 +66,7 @@ def test_node_case_count():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_node_case(case, target, tmp_path):
-    path = save(case.model, tmp_path)
-    if _unsupported(case):
-        with pytest.raises(CompileError):
-            build(path, target, tmp_path / target)
-        return
-    run = build(path, target, tmp_path / target)
-    for inputs, expected in case.data_sets:
-        inputs, expected = [_array(x) for x in inputs], [_array(x) for x in expected]
-        assert_close(run(*inputs), expected, case.name)
-
-
-def _array(x):
-    return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)
+    check_node_case(case, target, tmp_path, refused=bool(_unsupported(case)))
 
 
 # -- helpers ---------------------------------------------------------------------------------------

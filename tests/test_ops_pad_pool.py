@@ -13,7 +13,6 @@ import shutil
 import subprocess
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
@@ -22,7 +21,7 @@ from onnx.backend.test.case.node import collect_testcases
 from onnx2src import CompileError, generate
 from onnx2src.ir import BY_ONNX
 
-from conftest import assert_close, build, ort_run, save
+from conftest import assert_close, build, case_data, ort_run, save
 
 OPS = {"Pad", "MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool"}
 NP_TO_ONNX = {np.dtype(k): v for k, v in [(np.float32, TP.FLOAT), (np.float64, TP.DOUBLE),
@@ -86,10 +85,6 @@ def _cases():
 CASES = _cases()
 
 
-def _array(x):
-    return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)
-
-
 def test_node_cases_present():
     assert len(CASES) == 49, [c.name for c in CASES]
 
@@ -113,8 +108,7 @@ def test_node_case(case, target, tmp_path):
         with pytest.raises(CompileError, match="known at compile time"):
             build(path, target, tmp_path / target)
         pinned = {node.input[i]: i for i in (1, 3) if len(node.input) > i and node.input[i]}
-    for inputs, expected in case.data_sets:
-        inputs, expected = [_array(x) for x in inputs], [_array(x) for x in expected]
+    for inputs, expected in case_data(case):
         names = [vi.name for vi in g.input]
         consts = {name: json.dumps(inputs[names.index(name)].tolist()) for name in pinned}
         run = build(path, target, tmp_path / target, consts=consts)

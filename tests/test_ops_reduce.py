@@ -24,7 +24,7 @@ from onnx2src import CompileError, generate
 from onnx2src.ir import BY_ONNX, Node
 from onnx2src.ops import supported
 
-from conftest import assert_close, build, ort_run, save
+from conftest import assert_close, build, case_data, ort_run, save
 
 RNG = np.random.default_rng(20240807)
 REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
@@ -90,8 +90,7 @@ def _as_constants(case, positions):
     m = onnx.ModelProto()
     m.CopyFrom(case.model)
     g = m.graph
-    data_sets = [([_array(x) for x in inputs], [_array(x) for x in expected])
-                 for inputs, expected in case.data_sets]
+    data_sets = case_data(case)
     for p in sorted(positions, reverse=True):
         values = [inputs[p] for inputs, _ in data_sets]
         assert all(np.array_equal(v, values[0]) for v in values)
@@ -100,10 +99,6 @@ def _as_constants(case, positions):
         for inputs, _ in data_sets:
             del inputs[p]
     return m, data_sets
-
-
-def _array(x):
-    return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)
 
 
 @pytest.mark.parametrize("case", NODE_CASES, ids=[c.name for c in NODE_CASES])

@@ -7,7 +7,7 @@ skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 from .. import __version__
 from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES
-from ..loops import Nest, strides
+from ..loops import Nest
 from ..ops.recurrent import GATES
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy

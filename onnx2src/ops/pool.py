@@ -24,7 +24,7 @@ be negative (a kernel smaller than the stride).
 """
 import numpy as np
 
-from ..dims import Func, ceil_div, floor_div, is_static, maximum, minimum, nonneg, product
+from ..dims import Func, ceil_div, floor_div, is_static, maximum, minimum, product
 from ..ir import BY_NUMPY, CompileError
 from ..loops import strides as row_major
 from . import ir, register, set_output

@@ -11,8 +11,6 @@ scratch by the generated code with the same layout. The NumPy emitter ignores al
 import numpy as np
 
 from ..dims import ceil_div
-
-from ..dims import ceil_div
 from ..ir import Value
 
 PANEL = 16
