@@ -87,6 +87,7 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
                "cols_strides": [SIZE], **WINDOW},
     "Col2im": {"planes": SIZE, "out_planes": SIZE, "groups": int, "channels": int,
                "out_channels": int, **WINDOW},
+    "ChannelsFirst": {"parts": [Nest]},  # [n][g][s][o] → [n][g*opg + o][s], a transposing copy
     "DepthwiseConv": {"planes": SIZE, "channels": int, "out_channels": int, "multiplier": int,
                       "transposed": bool, "inner": [SIZE], **WINDOW},
     "Gather": {"axis": int},                                             # ops/gather.py
