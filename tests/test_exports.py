@@ -1,8 +1,15 @@
-"""Real PyTorch exports (tests/exports, made by make_exports.py with torch 2.13): nn.RNN
-(tanh, relu), nn.LSTM and nn.GRU; 1-3 layers; uni- and bidirectional; batch_first or not;
-with and without an initial state; heads on the last step, on every step or none; both
-exporters (dynamo=False at opset 14, dynamo=True with external weights). Each compiles in both
-targets and matches onnxruntime at every (batch, seq) the export was verified at."""
+"""Real PyTorch exports, made with torch 2.13, each compiled in both targets and matched with
+onnxruntime at every (batch, seq) the export was verified at:
+
+- tests/exports (make_exports.py): nn.RNN (tanh, relu), nn.LSTM and nn.GRU; 1-3 layers; uni-
+  and bidirectional; batch_first or not; with and without an initial state; heads on the last
+  step, on every step or none; both exporters (dynamo=False at opset 14, dynamo=True with
+  external weights).
+- tests/exports/ops (make_op_exports.py): torch.where with a scalar and a per-row condition, If
+  from torch.jit.script and torch.cond, a custom activation after a GRU, a Conv1d / BatchNorm /
+  MaxPool + LSTM CRNN, a tiny ResNet, LayerNorm + GRU, Pad + Conv2d + the activation zoo, and an
+  audio front-end (RMS, Clip, log1p, CumSum, ArgMax); TorchScript at opset 17 (also without
+  constant folding, which keeps BatchNormalization) and dynamo exports."""
 import json
 import os
 
@@ -13,7 +20,8 @@ import pytest
 from conftest import assert_close, build, ort_run
 
 HERE = os.path.join(os.path.dirname(__file__), "exports")
-MANIFEST = json.load(open(os.path.join(HERE, "manifest.json")))
+MANIFEST = [dict(entry, file=os.path.join(sub, entry["file"])) for sub in ("", "ops")
+            for entry in json.load(open(os.path.join(HERE, sub, "manifest.json")))]
 
 
 def random_inputs(path, sizes, seed):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Export the real-PyTorch ONNX models with non-recurrent ops that the test suite checks
-(tests/exports/ops/, listed in tests/exports/ops/manifest.json; run by tests/test_op_exports.py).
+(tests/exports/ops/, listed in tests/exports/ops/manifest.json; run by tests/test_exports.py).
 
 These are the small models users start from around an RNN: conditional heads, custom
 activations, conv front-ends, a tiny ResNet, normalisation, padding and the activation zoo,
