@@ -20,7 +20,9 @@ class Nest:
     strides: List[List[DimLike]]      # per operand, one per loop
 
 
-View = Tuple[DimLike, Sequence[DimLike]]   # (element offset, stride of each axis)
+View = Tuple[DimLike, Sequence[DimLike]]
+PANEL = 16  # columns of the C matrix kernel's weight panels (passes/pack_weights.py), which
+            # lowering weighs when it picks a layout (ops/conv.py)   # (element offset, stride of each axis)
 
 
 def strides(shape) -> list:

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..dims import ceil_div, floor_div, interval, is_static, maximum, minimum, product
 from ..ir import CompileError, Value
-from ..loops import broadcast_view, contiguous, nest, strides
+from ..loops import PANEL, broadcast_view, contiguous, nest, strides
 from . import ir, register, set_output
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -345,7 +345,6 @@ def lower_conv(node, graph):
     geo = geometry(node, transposed=False)
     if geo.depthwise:
         return [_depthwise(node, geo, x, w, b, y)]
-    from ..passes.pack_weights import PANEL  # (the passes import the op registry)
     few = interval(product(geo.out_shape))[0] < PANEL  # possibly fewer positions than a panel
     if not few and (geo.pointwise or geo.groups > 1 or geo.cpg * geo.taps <= geo.opg):
         return _conv_by_channel(node, geo, x, w, b, y)

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..dims import ceil_div
 from ..ir import Value
+from ..loops import PANEL
 
-PANEL = 16
 
 
 def panels(b: np.ndarray) -> np.ndarray:
