@@ -68,6 +68,14 @@ def target(request):
     return request.param
 
 
+def single_op_cases(ops):
+    """The ONNX backend node cases made of one node of one of `ops`, sorted by name."""
+    from onnx.backend.test.case.node import collect_testcases
+    cases = [c for c in collect_testcases()
+             if len(c.model.graph.node) == 1 and c.model.graph.node[0].op_type in ops]
+    return sorted(cases, key=lambda c: c.name)
+
+
 def case_data(case):
     """The (inputs, expected outputs) of an ONNX backend node case, as lists of arrays."""
     array = lambda x: numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else np.asarray(x)

@@ -13,12 +13,11 @@ import onnx
 import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
-from onnx.backend.test.case.node import collect_testcases
 
 from onnx2src import frontend, passes
 from onnx2src.ir import CompileError
 
-from conftest import assert_close, build, check_node_case, ort_run, save
+from conftest import assert_close, build, check_node_case, ort_run, save, single_op_cases
 from test_node_cases import unsupported_reason
 
 OPS = ("Conv", "ConvTranspose", "BatchNormalization")
@@ -27,13 +26,7 @@ RNG = np.random.default_rng(20240611)
 
 # -- the ONNX backend node cases -----------------------------------------------------------------
 
-def _node_cases():
-    cases = [c for c in collect_testcases()
-             if len(c.model.graph.node) == 1 and c.model.graph.node[0].op_type in OPS]
-    return sorted(cases, key=lambda c: c.name)
-
-
-NODE_CASES = _node_cases()
+NODE_CASES = single_op_cases(OPS)
 
 
 def test_node_case_count():

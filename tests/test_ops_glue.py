@@ -10,25 +10,18 @@ opset 7 the frontend accepts.)
 import numpy as np
 import pytest
 from onnx import TensorProto as T, helper, numpy_helper
-from onnx.backend.test.case.node import collect_testcases
 
 from onnx2src import generate
 from onnx2src.ir import BY_ONNX, CompileError
 
-from conftest import assert_close, build, check_node_case, ort_run, save
+from conftest import assert_close, build, check_node_case, ort_run, save, single_op_cases
 
 OPS = {"Size", "Tile", "Range", "Einsum"}
 ESHAPE = 3  # NAME_ESHAPE: run-time arguments disagree with the declared shape
 RNG = np.random.default_rng(8)
 
 
-def _cases():
-    out = [c for c in collect_testcases()
-           if len(c.model.graph.node) == 1 and c.model.graph.node[0].op_type in OPS]
-    return sorted(out, key=lambda c: c.name)
-
-
-CASES = _cases()
+CASES = single_op_cases(OPS)
 
 
 def _equation(case):

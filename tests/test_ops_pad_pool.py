@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
-from onnx.backend.test.case.node import collect_testcases
 
 from onnx2src import CompileError, generate
 from onnx2src.ir import BY_ONNX
 
-from conftest import assert_close, build, case_data, ort_run, save
+from conftest import assert_close, build, case_data, ort_run, save, single_op_cases
 
 OPS = {"Pad", "MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool"}
 NP_TO_ONNX = {np.dtype(k): v for k, v in [(np.float32, TP.FLOAT), (np.float64, TP.DOUBLE),
@@ -76,13 +75,7 @@ def we_accept(m, tmp_path) -> bool:
 
 # -- the ONNX backend node cases ------------------------------------------------------------------
 
-def _cases():
-    cases = [c for c in collect_testcases()
-             if len(c.model.graph.node) == 1 and c.model.graph.node[0].op_type in OPS]
-    return sorted(cases, key=lambda c: c.name)
-
-
-CASES = _cases()
+CASES = single_op_cases(OPS)
 
 
 def test_node_cases_present():

@@ -24,7 +24,7 @@ from onnx2src import CompileError, generate
 from onnx2src.ir import BY_ONNX, Node
 from onnx2src.ops import supported
 
-from conftest import assert_close, build, case_data, ort_run, save
+from conftest import assert_close, build, case_data, ort_run, save, single_op_cases
 
 RNG = np.random.default_rng(20240807)
 REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
@@ -59,16 +59,7 @@ def compare(m, input_sets, target, tmp_path, reference=None):
 
 # -- the ONNX backend node cases ------------------------------------------------------------------
 
-def _node_cases():
-    out = []
-    for case in collect_testcases():
-        nodes = case.model.graph.node
-        if len(nodes) == 1 and nodes[0].op_type in OPS:
-            out.append(case)
-    return sorted(out, key=lambda c: c.name)
-
-
-NODE_CASES = _node_cases()
+NODE_CASES = single_op_cases(OPS)
 
 
 def _runtime_inputs(case):

@@ -13,7 +13,6 @@ Models the repository may not redistribute (or that would make it too big) are n
 their tests skip with the manifest's reason until `python tests/real_models/fetch.py` puts them
 on disk.
 """
-import collections
 import hashlib
 import json
 import os
@@ -29,25 +28,11 @@ from onnx2src.harness import Interface
 from onnx2src.ops import _REGISTRY
 
 from conftest import assert_close, build, ort_run
+from real_models.fetch import op_counts  # the manifest's op counts are made the same way
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "real_models")
 with open(os.path.join(HERE, "manifest.json"), encoding="utf-8") as _f:
     ENTRIES = json.load(_f)["models"]
-
-
-def op_counts(graph, counts=None):
-    """Op types with their counts, subgraph bodies included; ops outside the default domain are
-    named domain::op_type (so never taken for registered ones)."""
-    counts = collections.Counter() if counts is None else counts
-    for node in graph.node:
-        domain = node.domain if node.domain not in ("", "ai.onnx") else ""
-        counts[f"{domain}::{node.op_type}" if domain else node.op_type] += 1
-        for a in node.attribute:
-            if a.HasField("g"):
-                op_counts(a.g, counts)
-            for g in a.graphs:
-                op_counts(g, counts)
-    return counts
 
 
 def graph_inputs(model):
