@@ -131,3 +131,19 @@ def test_recurrent_matches_onnxruntime(tgt, c, tmp_path_factory):
     expected = ort_run(save(reference, workdir, "reference"), inputs)
     run = build(save(model, workdir), tgt, workdir / tgt)
     assert_close(run(*inputs), expected, str(c))
+
+
+@pytest.mark.parametrize("tgt", ["numpy", "c"])
+@pytest.mark.parametrize("op,direction,layout", [
+    ("RNN", "reverse", 1), ("GRU", "bidirectional", 0), ("LSTM", "forward", 1), ("LSTM", "bidirectional", 0)])
+def test_long_sequences_cross_step_blocks(tgt, op, direction, layout, tmp_path):
+    """70 steps: the C code projects the inputs 32 steps at a time (ops.recurrent.STEP_BLOCK), so
+    blocks of 32, 32 and 6 steps, run forward and backward, with lengths ending inside each."""
+    c = dict(op=op, direction=direction, dirs=2 if direction == "bidirectional" else 1, layout=layout,
+             seq=70, batch=3, input=5, hidden=7, seed=7, attrs={"direction": direction, "hidden_size": 7},
+             bias=True, lens=True, initial_h=True, initial_c=op == "LSTM", peephole=False,
+             outputs=[True] * (3 if op == "LSTM" else 2))
+    model, reference, inputs = make_models(c)
+    expected = ort_run(save(reference, tmp_path, "reference"), inputs)
+    run = build(save(model, tmp_path), tgt, tmp_path / tgt)
+    assert_close(run(*inputs), expected, str(c))

@@ -8,7 +8,7 @@ from .. import __version__
 from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES
 from ..loops import Nest
-from ..ops.recurrent import GATES
+from ..ops.recurrent import GATES, STEP_BLOCK
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy
 from .literals import c_initializer, c_number
@@ -249,9 +249,7 @@ class Source:
                 "matrices": matrices, "runtime_bias": runtime["bias"],
                 "seq": self.dim(seq), "batch": self.dim(batch), "rows": self.dim(seq * batch),
                 "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "RB_H": G * H + 2 * H, "H3": 3 * H, "ctype": dtype.c,
-                # the input projections of step _t, one row per batch entry
-                "xw_t": self.index(0, _t=G * H if a["layout"] else batch * G * H),
-                "xw_rs": self.dim(seq * G * H if a["layout"] else G * H),
+                "block": STEP_BLOCK, "layout": a["layout"],
                 "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
 
 
@@ -312,6 +310,7 @@ def emit(graph, name: str, source: str, approximate: bool = False):
         t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
+    prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
     common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims, params=params,
                   pinned=pinned(graph),
                   inputs=inputs, outputs=outputs, errors=ERRORS, arena_bytes=arena_bytes,
@@ -319,5 +318,5 @@ def emit(graph, name: str, source: str, approximate: bool = False):
     header = env.get_template("c/header.h.j2").render(**common)
     text = env.get_template("c/source.c.j2").render(
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
-        kernels=kernels, vmath=vmath, align=plan_memory.ALIGN)
+        kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN)
     return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}

@@ -8,6 +8,7 @@ Inputs keep the ONNX order: X, W, R, B, sequence_lens, initial_h, initial_c, P.
 """
 import numpy as np
 
+from ..dims import minimum
 from ..ir import CompileError, Value
 from . import ir, register, set_output
 
@@ -23,6 +24,9 @@ PARAMETERS = {
     "Softsign": (None, None), "Softplus": (None, None),
 }
 DIRECTIONS = {"forward": ["forward"], "reverse": ["reverse"], "bidirectional": ["forward", "reverse"]}
+# Steps whose input projections are computed together, by one matrix product: enough rows for the
+# kernel to run at full speed, while the scratch memory stays the same whatever the sequence length.
+STEP_BLOCK = 32
 
 
 def _directions(node):
@@ -107,7 +111,7 @@ def lower(node, graph):
                input_forget=bool(node.attrs.get("input_forget", 0)),
                linear_before_reset=bool(node.attrs.get("linear_before_reset", 0)))
     gh = GATES[node.op_type] * hidden
-    scratch = {"xw": (seq, batch, gh), "h": (batch, hidden), "gates": (batch, gh)}
+    scratch = {"xw": (minimum(seq, STEP_BLOCK), batch, gh), "h": (batch, hidden), "gates": (batch, gh)}
     if node.op_type == "LSTM":
         scratch["c"] = (batch, hidden)
     if node.op_type == "GRU" and not lowered.attrs["linear_before_reset"]:
