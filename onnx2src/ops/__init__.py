@@ -3,7 +3,14 @@
 Each op module registers, per (op_type, since_version), three rules:
   infer(node, graph)   set the outputs' dtype and shape (symbolic dims allowed);
   fold(node, *data)    compute the outputs from known inputs (numbers or symbolic sizes), or None;
-  lower(node, graph)   return the IR nodes (domain "onnx2src") that replace the ONNX node.
+  lower(node, graph)   return the IR nodes (domain "onnx2src") that replace the ONNX node;
+and, for ops that can keep the time steps of a streamed model apart (passes/streaming.py):
+  stream(node, classes, time)   the stream class of each output from those of the inputs, or
+                       raise NotStreamable. A class is None (time-independent), an int (per-step:
+                       the value's time axis, whose size is the symbol `time`), LAST (depends on
+                       the last step only) or SIZE (known at compile time, from the sequence
+                       length: fine as a shape input, not as data). The pass calls it only when
+                       an input is per-step or SIZE; ops without it stop streaming there.
 A node is served by the newest registration whose since_version is not above the node's own.
 Every op module is imported at the end of this file, so the registry is complete as soon as
 anything in the package is imported, whichever module that is.
@@ -32,6 +39,7 @@ class OpDef:
     symbolic: bool = False               # fold also runs on symbolic sizes (shape arithmetic)
     expand: Optional[Callable[[Node, Graph], List[Node]]] = None  # nodes replacing this one
                                          # before shape inference reaches it (If's taken branch)
+    stream: Optional[Callable] = None    # stream(node, classes, time) -> output classes
 
 
 _REGISTRY: Dict[str, List[Tuple[int, OpDef]]] = {}
@@ -161,6 +169,53 @@ def ir(op: str, source: Node, inputs, outputs, **attrs) -> Node:
     if "guard" in getattr(source, "attrs", {}):  # inside an If branch chosen at run time
         attrs["guard"] = source.attrs["guard"]
     return Node(op, source.name, list(inputs), list(outputs), attrs, source.version, IR_DOMAIN)
+
+
+# -- helpers for stream rules ------------------------------------------------------------------
+
+LAST = "last"   # stream class: depends on the last time step only (a recurrence's Y_h)
+SIZE = "size"   # stream class: compile-time contents that involve the sequence length
+
+
+class NotStreamable(Exception):
+    """Why a model can't run chunk by chunk: one sentence naming the node."""
+
+
+def refuse(node: Node, why: str) -> NotStreamable:
+    return NotStreamable(f'{node.op_type} "{_shown_name(node.name)}" {why}')
+
+
+def time_axes(node: Node, classes, data=None) -> Dict[int, int]:
+    """{input index: time axis} of the per-step inputs among the data inputs (all, or those at
+    the indices `data`), which must not hold the sequence length nor mix a last-step value with
+    per-step ones."""
+    picked = {i: c for i, c in enumerate(classes) if data is None or i in data}
+    if SIZE in picked.values():
+        raise refuse(node, "computes with the sequence length, which differs from chunk to chunk")
+    steps = {i: c for i, c in picked.items() if isinstance(c, int)}
+    if steps and LAST in picked.values():
+        raise refuse(node, "mixes the last step with every step")
+    return steps
+
+
+def stream_same(node: Node, classes, time) -> list:
+    """Rule of ops whose outputs keep input 0's time axis, the other inputs time-independent."""
+    steps = time_axes(node, classes)
+    if set(steps) != {0}:
+        raise refuse(node, "takes a per-step value where it expects a time-independent one")
+    return [steps[0]] * len(node.outputs)
+
+
+def spread(node: Node, value: Value, cls, time):
+    """The class of `value`, filled from a time-independent (or last-step) operand of class
+    `cls` over its shape: per-step along its axis of the sequence length if it has one (every
+    step then holds the same data), else `cls`."""
+    axes = [a for a, d in enumerate(value.shape) if d == time]
+    if not axes:
+        return cls
+    if cls == LAST:
+        raise refuse(node, "repeats the last step over the time axis")
+    return axes[0]
 
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):  # last: op modules

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import CompileError, Value
 from ..loops import broadcast_view, contiguous, nest
-from . import ir, register, set_output
+from . import ir, register, set_output, stream_same
 
 PARAMS = ("scale", "B", "input_mean", "input_var")
 
@@ -92,4 +92,5 @@ def lower_batchnorm(node, graph):
 
 
 for _since in (7, 9, 14, 15):
-    register("BatchNormalization", _since, infer=infer_batchnorm, fold=fold_batchnorm, lower=lower_batchnorm)
+    register("BatchNormalization", _since, infer=infer_batchnorm, fold=fold_batchnorm, lower=lower_batchnorm,
+             stream=stream_same)  # the channels, with their parameters, are static: never the time axis

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..ir import CompileError, Condition, Node
 from . import ir, register, set_output
+from .elementwise import stream
 
 
 def expand_if(node, graph):
@@ -67,5 +68,5 @@ def infer_select(node, graph):
 
 
 register("If", 1, infer=None, expand=expand_if)
-register("Select", 1, infer=infer_select,
+register("Select", 1, infer=infer_select, stream=stream,  # a broadcast of one-element cond
          lower=lambda node, graph: [ir("Select", node, node.inputs, node.outputs)])

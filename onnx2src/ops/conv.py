@@ -49,7 +49,7 @@ import numpy as np
 from ..dims import ceil_div, floor_div, interval, is_static, maximum, minimum, product
 from ..ir import CompileError, Value
 from ..loops import PANEL, broadcast_view, contiguous, nest, strides
-from . import ir, register, set_output
+from . import ir, refuse, register, set_output, stream_same
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 FLOATS = ("float", "double")
@@ -489,6 +489,22 @@ def lower_conv_transpose(node, graph):
     return nodes
 
 
+def stream(node, classes, time):
+    """Per-step along the batch axis, or along a spatial axis the kernel does not slide over:
+    kernel 1, stride 1, no padding (any dilation)."""
+    k, = stream_same(node, classes, time)
+    if k == 0:
+        return [0]
+    geo = geometry(node, transposed=node.op_type == "ConvTranspose")
+    a = k - 2  # the channels are static: k >= 2
+    pads = (geo.pads[a], geo.pads_end[a], geo.output_padding[a])
+    if geo.kernel[a] != 1 or geo.strides[a] != 1 or not all(is_static(p) and p == 0 for p in pads):
+        raise refuse(node, f"slides along the time axis (kernel {geo.kernel[a]}, stride {geo.strides[a]}, "
+                           f"pads {geo.pads[a]} and {geo.pads_end[a]}): each output step reads its neighbours")
+    return [k]
+
+
 for _since in (1, 11, 22):
-    register("Conv", _since, infer=infer_conv, fold=fold_conv, lower=lower_conv)
-    register("ConvTranspose", _since, infer=infer_conv, fold=fold_conv_transpose, lower=lower_conv_transpose)
+    register("Conv", _since, infer=infer_conv, fold=fold_conv, lower=lower_conv, stream=stream)
+    register("ConvTranspose", _since, infer=infer_conv, fold=fold_conv_transpose, lower=lower_conv_transpose,
+             stream=stream)

@@ -20,7 +20,7 @@ import numpy as np
 from ..dims import is_static, product
 from ..ir import CompileError, Value
 from ..loops import contiguous, nest, strides
-from . import ir, register, set_output
+from . import ir, refuse, register, set_output, time_axes
 
 LETTERS = set(string.ascii_letters)
 SHOWN = 60  # characters of an equation (from the model) shown in an error line
@@ -122,7 +122,21 @@ def fold_einsum(node, *xs):
     return [np.einsum(node.attrs["equation"].replace(" ", ""), *xs)]
 
 
-register("Einsum", 12, infer=infer_einsum, fold=fold_einsum, lower=lambda node, graph: Lowering(node).run())
+def stream(node, classes, time):
+    """Per-step when the per-step operands label their time axes alike and the output keeps
+    that index (it is not summed)."""
+    eq = Equation(node)
+    labels = {eq.terms[i][k] for i, k in time_axes(node, classes).items()}
+    if len(labels) > 1:
+        raise refuse(node, "crosses the time axes of its operands")
+    label = labels.pop()
+    if label not in eq.out:
+        raise refuse(node, "sums over the time axis")
+    return [eq.out.index(label)]
+
+
+register("Einsum", 12, infer=infer_einsum, fold=fold_einsum, stream=stream,
+         lower=lambda node, graph: Lowering(node).run())
 
 
 class Lowering:

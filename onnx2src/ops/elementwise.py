@@ -7,7 +7,7 @@ import numpy as np
 from ..dims import Dim, floor_div
 from ..loops import broadcast_view, contiguous, nest
 from ..ir import CompileError, dtype_from_onnx
-from . import ir, register, set_output
+from . import LAST, ir, refuse, register, set_output, time_axes
 
 BINARY = "Add Sub Mul Div"
 FLOAT_ONLY = {"Tanh", "Sigmoid", "LeakyRelu"}
@@ -97,7 +97,18 @@ def elementwise_ir(node, inputs, output, kind, **attrs):
     return ir("Elementwise", node, inputs, [output], kind=kind, nest=walk, **attrs)
 
 
-register(BINARY, 7, infer=infer_binary, fold=fold, lower=lower, symbolic=True)
-register("Neg", 6, infer=infer_unary, fold=fold, lower=lower, symbolic=True)  # also on sizes
-register(" ".join(sorted(FLOAT_ONLY | {"Relu"})), 6, infer=infer_unary, fold=fold, lower=lower)
-register("Cast", 6, infer=infer_cast, fold=fold_cast, lower=lower, symbolic=True)
+def stream(node, classes, time):
+    """Stream rule of every broadcasting op: the per-step inputs' time axes, aligned on the
+    right as broadcasting aligns them, must be one axis of the output."""
+    steps = time_axes(node, classes)
+    rank = node.output(0).rank
+    axes = {k + rank - node.input(i).rank for i, k in steps.items()}
+    if len(axes) > 1:
+        raise refuse(node, "broadcasts time axes that do not line up")
+    return [axes.pop() if axes else (LAST if LAST in classes else None)]
+
+
+register(BINARY, 7, infer=infer_binary, fold=fold, lower=lower, stream=stream, symbolic=True)
+register("Neg", 6, infer=infer_unary, fold=fold, lower=lower, stream=stream, symbolic=True)  # also on sizes
+register(" ".join(sorted(FLOAT_ONLY | {"Relu"})), 6, infer=infer_unary, fold=fold, lower=lower, stream=stream)
+register("Cast", 6, infer=infer_cast, fold=fold_cast, lower=lower, stream=stream, symbolic=True)

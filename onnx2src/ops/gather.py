@@ -6,7 +6,8 @@ error code, NumPy raises) rather than read out of bounds.
 import numpy as np
 
 from ..ir import CompileError
-from . import axis_of, ir, register, set_output
+from ..dims import Dim
+from . import LAST, axis_of, ir, refuse, register, set_output, time_axes
 
 
 def infer(node, graph):
@@ -30,4 +31,26 @@ def lower(node, graph):
     return [ir("Gather", node, node.inputs, node.outputs, axis=axis)]
 
 
-register("Gather", 1, infer=infer, fold=fold, lower=lower, symbolic=True)
+def stream(node, classes, time):
+    """Along the time axis, one index known to be the last step (-1 or seq - 1) gives the last
+    step; along another axis the data's time axis moves past the indices' axes. Per-step
+    indices into time-independent data (an embedding of token ids) are per-step too."""
+    data, indices = node.inputs
+    axis = axis_of(node, node.attrs.get("axis", 0), data.rank)
+    steps = time_axes(node, classes, data={0})
+    if not steps:
+        return [axis + time_axes(node, classes)[1]]
+    k = steps[0]
+    if k != axis:
+        time_axes(node, [None, classes[1]])  # the indices: neither sizes nor the last step
+        if isinstance(classes[1], int):
+            raise refuse(node, "takes per-step indices into a per-step value")
+        return [k if k < axis else k - 1 + indices.rank]
+    picked = [] if indices.data is None else list(indices.data.reshape(-1))
+    if len(picked) == 1 and (picked[0] == time - 1 or (not isinstance(picked[0], Dim) and picked[0] == -1)):
+        return [LAST]
+    what = "steps chosen at run time" if indices.data is None else f"step(s) {', '.join(map(str, picked))}"
+    raise refuse(node, f"takes {what} of the time axis, which a chunk alone does not hold")
+
+
+register("Gather", 1, infer=infer, fold=fold, lower=lower, stream=stream, symbolic=True)

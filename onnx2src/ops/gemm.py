@@ -8,7 +8,7 @@ loops of a N-D MatMul as a loop nest (loops.py) over the offsets of A, B and Y.
 """
 from ..ir import CompileError
 from ..loops import nest, strides
-from . import ir, register, set_output
+from . import ir, refuse, register, set_output, time_axes
 from .elementwise import broadcast
 
 
@@ -81,5 +81,45 @@ def lower_matmul(node, graph):
                alpha=1.0, beta=0.0)]
 
 
-register("Gemm", 7, infer=infer_gemm, lower=lower_gemm)
-register("MatMul", 1, infer=infer_matmul, lower=lower_matmul)
+def _one_axis(node, axes):
+    """The output's time axis, from the set of those the per-step operands give."""
+    if len(axes) > 1:
+        raise refuse(node, "crosses the time axes of its operands")
+    return [axes.pop()]
+
+
+def stream_gemm(node, classes, time):
+    """A's rows and B's columns may be steps (C's then line up with them); not the summed K."""
+    axes = set()
+    for i, k in time_axes(node, classes).items():
+        if i == 2:
+            axes.add(k + 2 - node.input(2).rank)
+            continue
+        trans = node.attrs.get("transA" if i == 0 else "transB", 0)
+        kept = (1 if trans else 0) if i == 0 else (0 if trans else 1)
+        if k != kept:
+            raise refuse(node, "sums over the time axis")
+        axes.add(i)
+    return _one_axis(node, axes)
+
+
+def stream_matmul(node, classes, time):
+    """A's rows, B's columns and the batch axes may be steps; not the summed K."""
+    a, b = node.inputs
+    rank = node.output(0).rank
+    batch = rank - (a.rank > 1) - (b.rank > 1)
+    axes = set()
+    for i, k in time_axes(node, classes).items():
+        r = node.input(i).rank
+        summed = r - 1 if i == 0 else max(r - 2, 0)
+        if k == summed:
+            raise refuse(node, "sums over the time axis")
+        if k >= r - 2:  # A's rows or B's columns
+            axes.add(batch if i == 0 else rank - 1)
+        else:
+            axes.add(batch - (r - 2) + k)
+    return _one_axis(node, axes)
+
+
+register("Gemm", 7, infer=infer_gemm, lower=lower_gemm, stream=stream_gemm)
+register("MatMul", 1, infer=infer_matmul, lower=lower_matmul, stream=stream_matmul)

@@ -13,7 +13,7 @@ import numpy as np
 from ..dims import Dim, ceil_div, is_static, maximum, nonneg, product
 from ..ir import INT64, CompileError
 from ..loops import nest, strides
-from . import declared_shape, ir, known, register, set_output
+from . import declared_shape, ir, known, refuse, register, set_output, spread, time_axes
 
 
 # -- Size -----------------------------------------------------------------------------------------
@@ -108,7 +108,19 @@ def lower_tile(node, graph):
     return [ir("Tile", node, inputs, [y], repeats=repeats if static else None, parts=[part])]
 
 
-register("Tile", 6, infer=infer_tile, fold=fold_tile, lower=lower_tile, symbolic=True)
+def stream_tile(node, classes, time):
+    """A per-step input repeated along other axes only; a time-independent one repeated over
+    the sequence length is the same at every step."""
+    steps = time_axes(node, classes, data={0})
+    y = node.output(0)
+    if not steps:
+        return [spread(node, y, classes[0], time)]
+    if y.shape[steps[0]] != time:
+        raise refuse(node, "repeats the time axis")
+    return [steps[0]]
+
+
+register("Tile", 6, infer=infer_tile, fold=fold_tile, lower=lower_tile, stream=stream_tile, symbolic=True)
 
 
 # -- Range ----------------------------------------------------------------------------------------

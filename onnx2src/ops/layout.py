@@ -10,7 +10,8 @@ import numpy as np
 from ..dims import Dim, product
 from ..loops import broadcast_view, contiguous, nest, strides
 from ..ir import BY_NUMPY, CompileError
-from . import axis_of, const_input, declared_shape, ir, known, register, set_output
+from . import (axis_of, const_input, declared_shape, ir, known, refuse, register, set_output, spread,
+               stream_same, time_axes)
 from .elementwise import broadcast
 
 
@@ -32,7 +33,12 @@ def infer_transpose(node, graph):
     set_output(node, 0, x.dtype, [x.shape[p] for p in _perm(node, x.rank)])
 
 
-register("Transpose", 1, infer=infer_transpose, symbolic=True,
+def stream_transpose(node, classes, time):
+    k, = stream_same(node, classes, time)
+    return [_perm(node, node.input(0).rank).index(k)]
+
+
+register("Transpose", 1, infer=infer_transpose, symbolic=True, stream=stream_transpose,
          fold=lambda node, x: [np.transpose(x, _perm(node, x.ndim))],
          lower=lambda node, graph: [lower_transpose(node)])
 
@@ -97,8 +103,25 @@ def fold_reshaped(node, x, *rest):
     return [x.reshape(node.output(0).shape)]
 
 
-register("Squeeze", 1, infer=infer_squeeze, fold=fold_reshaped, lower=lower_view, symbolic=True)
-register("Unsqueeze", 1, infer=infer_unsqueeze, fold=fold_reshaped, lower=lower_view, symbolic=True)
+def stream_reshape(node, classes, time):
+    """Squeeze, Unsqueeze, Reshape, Flatten: each step keeps its elements in place when the dims
+    before and after the time axis hold as many elements in the output as in the input (the
+    second input, axes or a shape, may come from the sequence length)."""
+    steps = time_axes(node, classes, data={0})
+    if not steps:
+        return [classes[0]]
+    x, y, k = node.input(0), node.output(0), steps[0]
+    for j, d in enumerate(y.shape):
+        if (d == time and product(y.shape[:j]) == product(x.shape[:k])
+                and product(y.shape[j + 1:]) == product(x.shape[k + 1:])):
+            return [j]
+    raise refuse(node, "merges the time axis with another")
+
+
+register("Squeeze", 1, infer=infer_squeeze, fold=fold_reshaped, lower=lower_view, stream=stream_reshape,
+         symbolic=True)
+register("Unsqueeze", 1, infer=infer_unsqueeze, fold=fold_reshaped, lower=lower_view, stream=stream_reshape,
+         symbolic=True)
 
 
 # -- Reshape / Flatten ----------------------------------------------------------------------------
@@ -140,8 +163,10 @@ def infer_flatten(node, graph):
     set_output(node, 0, x.dtype, (product(x.shape[:axis]), product(x.shape[axis:])))
 
 
-register("Reshape", 1, infer=infer_reshape, fold=fold_reshaped, lower=lower_view, symbolic=True)
-register("Flatten", 1, infer=infer_flatten, fold=fold_reshaped, lower=lower_view, symbolic=True)
+register("Reshape", 1, infer=infer_reshape, fold=fold_reshaped, lower=lower_view, stream=stream_reshape,
+         symbolic=True)
+register("Flatten", 1, infer=infer_flatten, fold=fold_reshaped, lower=lower_view, stream=stream_reshape,
+         symbolic=True)
 
 
 # -- Identity / Dropout ---------------------------------------------------------------------------
@@ -171,8 +196,9 @@ def lower_dropout(node, graph):
     return nodes
 
 
-register("Identity", 1, infer=infer_identity, fold=lambda node, x: [x], lower=lower_view, symbolic=True)
-register("Dropout", 7, infer=infer_dropout, lower=lower_dropout)
+register("Identity", 1, infer=infer_identity, fold=lambda node, x: [x], lower=lower_view, stream=stream_same,
+         symbolic=True)
+register("Dropout", 7, infer=infer_dropout, lower=lower_dropout, stream=stream_same)
 
 
 # -- Concat / Expand ------------------------------------------------------------------------------
@@ -188,7 +214,19 @@ def infer_concat(node, graph):
     set_output(node, 0, first.dtype, shape)
 
 
-register("Concat", 4, infer=infer_concat, symbolic=True,
+def stream_concat(node, classes, time):
+    """Per-step values (all of them: a time-independent one has no time axis to match) joined
+    along another axis."""
+    axes = set(time_axes(node, classes).values())
+    if len(axes) > 1 or len(time_axes(node, classes)) != len(node.inputs):
+        raise refuse(node, "joins values whose time axes do not line up")
+    k = axes.pop()
+    if k == axis_of(node, node.attrs["axis"], node.input(0).rank):
+        raise refuse(node, "concatenates along the time axis")
+    return [k]
+
+
+register("Concat", 4, infer=infer_concat, symbolic=True, stream=stream_concat,
          fold=lambda node, *xs: [np.concatenate(xs, axis=node.attrs["axis"])],
          lower=lambda node, graph: [lower_concat(node)])
 
@@ -214,7 +252,17 @@ def infer_expand(node, graph):
     set_output(node, 0, x.dtype, out)
 
 
-register("Expand", 8, infer=infer_expand, symbolic=True,
+def stream_expand(node, classes, time):
+    """A per-step input keeps its time axis (aligned on the right); a time-independent one
+    expanded over the sequence length (a shape from Shape) is the same at every step."""
+    steps = time_axes(node, classes, data={0})
+    y = node.output(0)
+    if steps:
+        return [steps[0] + y.rank - node.input(0).rank]
+    return [spread(node, y, classes[0], time)]
+
+
+register("Expand", 8, infer=infer_expand, symbolic=True, stream=stream_expand,
          fold=lambda node, x, shape: [np.broadcast_to(x, node.output(0).shape).copy()],
          lower=lambda node, graph: [lower_expand(node)])
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..dims import Dim, nonneg
 from ..ir import BY_NUMPY, CompileError
 from . import register, set_output
-from .elementwise import broadcast, elementwise_ir
+from .elementwise import broadcast, elementwise_ir, stream
 from .math import NUMERIC, check_dtype
 
 BOOL = BY_NUMPY[np.dtype(np.bool_)]
@@ -89,8 +89,9 @@ def lower(node, graph):
     return [elementwise_ir(node, node.inputs, node.output(0), node.op_type)]
 
 
-register("Equal Greater Less", 7, infer=infer_compare, fold=fold_compare, lower=lower, symbolic=True)
-register("GreaterOrEqual LessOrEqual", 12, infer=infer_compare, fold=fold_compare, lower=lower, symbolic=True)
-register("Not", 1, infer=infer_logic, fold=fold_logic, lower=lower)
-register("And Or Xor", 7, infer=infer_logic, fold=fold_logic, lower=lower)
-register("Where", 9, infer=infer_where, fold=fold_where, lower=lower, symbolic=True)
+register("Equal Greater Less", 7, infer=infer_compare, fold=fold_compare, lower=lower, stream=stream, symbolic=True)
+register("GreaterOrEqual LessOrEqual", 12, infer=infer_compare, fold=fold_compare, lower=lower, stream=stream,
+         symbolic=True)
+register("Not", 1, infer=infer_logic, fold=fold_logic, lower=lower, stream=stream)
+register("And Or Xor", 7, infer=infer_logic, fold=fold_logic, lower=lower, stream=stream)
+register("Where", 9, infer=infer_where, fold=fold_where, lower=lower, stream=stream, symbolic=True)

@@ -17,7 +17,7 @@ from ..dims import Dim, maximum, minimum, nonneg
 from ..ir import CompileError, Value
 from ..loops import broadcast_view, contiguous, nest
 from . import ir, register, set_output
-from .elementwise import broadcast, elementwise_ir
+from .elementwise import broadcast, elementwise_ir, stream
 
 FLOATS = {"float", "double"}
 INTS = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
@@ -282,15 +282,17 @@ def lower_clip(node, graph):
 
 for _ops, _since in (("Sqrt Exp Log Reciprocal Floor Ceil", 6), ("Round", 11), ("Erf", 9),
                      ("Sin Cos", 7), ("Softplus", 1)):
-    register(_ops, _since, infer=infer_same(FLOATS), fold=fold_unary, lower=lower_plain)
-register("Mish", 18, infer=infer_same(FLOATS), fold=fold_unary, lower=lower_activation)
-register("Elu Selu HardSigmoid", 6, infer=infer_same(FLOATS), fold=fold_activation, lower=lower_activation)
-register("HardSwish", 14, infer=infer_same(FLOATS), fold=fold_activation, lower=lower_activation)
-register("Gelu", 20, infer=infer_gelu, fold=fold_activation, lower=lower_activation)
-register("Abs", 6, infer=infer_same(NUMERIC), fold=fold_numeric, lower=lower_plain, symbolic=True)
-register("Sign", 9, infer=infer_same(NUMERIC), fold=fold_numeric, lower=lower_plain, symbolic=True)
-register("Pow", 7, infer=infer_pow, fold=fold_pow, lower=lower_pow)
-register("Clip", 6, infer=infer_clip, fold=fold_clip, lower=lower_clip)
-register("Max Min", 6, infer=infer_same(NUMERIC), fold=fold_numeric, lower=lower_variadic, symbolic=True)
-register("Sum", 6, infer=infer_same(FLOATS), fold=fold_numeric, lower=lower_variadic)  # float only
-register("Mean", 6, infer=infer_same(FLOATS), fold=fold_mean, lower=lower_variadic)
+    register(_ops, _since, infer=infer_same(FLOATS), fold=fold_unary, lower=lower_plain, stream=stream)
+register("Mish", 18, infer=infer_same(FLOATS), fold=fold_unary, lower=lower_activation, stream=stream)
+register("Elu Selu HardSigmoid", 6, infer=infer_same(FLOATS), fold=fold_activation, lower=lower_activation,
+         stream=stream)
+register("HardSwish", 14, infer=infer_same(FLOATS), fold=fold_activation, lower=lower_activation, stream=stream)
+register("Gelu", 20, infer=infer_gelu, fold=fold_activation, lower=lower_activation, stream=stream)
+register("Abs", 6, infer=infer_same(NUMERIC), fold=fold_numeric, lower=lower_plain, stream=stream, symbolic=True)
+register("Sign", 9, infer=infer_same(NUMERIC), fold=fold_numeric, lower=lower_plain, stream=stream, symbolic=True)
+register("Pow", 7, infer=infer_pow, fold=fold_pow, lower=lower_pow, stream=stream)
+register("Clip", 6, infer=infer_clip, fold=fold_clip, lower=lower_clip, stream=stream)
+register("Max Min", 6, infer=infer_same(NUMERIC), fold=fold_numeric, lower=lower_variadic, stream=stream,
+         symbolic=True)
+register("Sum", 6, infer=infer_same(FLOATS), fold=fold_numeric, lower=lower_variadic, stream=stream)  # float only
+register("Mean", 6, infer=infer_same(FLOATS), fold=fold_mean, lower=lower_variadic, stream=stream)

@@ -14,7 +14,7 @@ import numpy as np
 from ..dims import is_static, product
 from ..ir import FLOAT, CompileError, dtype_from_onnx
 from ..loops import Nest, broadcast_view, contiguous
-from . import axis_of, ir, register, set_output
+from . import axis_of, ir, refuse, register, set_output, stream_same
 from .elementwise import broadcast
 from .reduce import LANES, check_type, grouped_nest
 
@@ -85,4 +85,12 @@ def lower(node, graph):
                bias=b is not None, mean=mean is not None, inv_std_dev=inv_std_dev is not None)]
 
 
-register("LayerNormalization", 17, infer=infer, fold=fold, lower=lower)
+def stream(node, classes, time):
+    """Per-step when the time axis is one of the rows' axes, before `axis`."""
+    k = stream_same(node, classes, time)[0]
+    if k >= _axis(node, node.input(0)):
+        raise refuse(node, "normalizes over the time axis")
+    return [k] * 3
+
+
+register("LayerNormalization", 17, infer=infer, fold=fold, lower=lower, stream=stream)

@@ -17,7 +17,7 @@ import numpy as np
 from ..dims import Dim, is_static, maximum, nonneg
 from ..ir import CompileError
 from ..loops import nest, strides
-from . import axis_of, const_input, ir, register, set_output
+from . import axis_of, const_input, ir, refuse, register, set_output, stream_same
 
 MODES = ("constant", "reflect", "edge")
 WRAP_SINCE = 19
@@ -176,4 +176,13 @@ def _index_maps(mode, axes, xs):
     return maps
 
 
-register("Pad", 2, infer=infer, fold=fold, lower=lower)
+def stream(node, classes, time):
+    """Per-step when the time axis is neither padded nor cropped."""
+    k, = stream_same(node, classes, time)
+    begin, end = _pads(node, node.input(0).rank)
+    if begin[k] or end[k]:
+        raise refuse(node, f"pads the time axis ({begin[k]} before, {end[k]} after)")
+    return [k]
+
+
+register("Pad", 2, infer=infer, fold=fold, lower=lower, stream=stream)

@@ -27,7 +27,7 @@ import numpy as np
 from ..dims import Func, ceil_div, floor_div, is_static, maximum, minimum, product
 from ..ir import BY_NUMPY, CompileError
 from ..loops import strides as row_major
-from . import ir, register, set_output
+from . import ir, refuse, register, set_output, stream_same
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 FLOATS = ("float", "double")
@@ -184,4 +184,21 @@ def lower(node, graph):
     return [ir("Pool", node, [x], node.outputs, **attrs)]
 
 
-register("MaxPool AveragePool GlobalMaxPool GlobalAveragePool", 1, infer=infer, lower=lower)
+def stream(node, classes, time):
+    """Per-step along the batch axis, or along a spatial axis the window does not slide over:
+    kernel 1, stride 1, no padding. Not with Indices, which count positions from the start."""
+    k = stream_same(node, classes, time)[0]
+    if node.output(1) is not None:
+        raise refuse(node, "gives Indices, which count positions from the start of the sequence")
+    if k == 0:
+        return [k]
+    if node.op_type.startswith("Global"):
+        raise refuse(node, "pools over the time axis")
+    _, _, kernel, stride, _, begin, end = plan(node, node.input(0))[k - 2]
+    if kernel != 1 or stride != 1 or not all(is_static(p) and p == 0 for p in (begin, end)):
+        raise refuse(node, f"slides along the time axis (kernel {kernel}, stride {stride}, pads {begin} and {end}): "
+                           f"each output step reads its neighbours")
+    return [k]
+
+
+register("MaxPool AveragePool GlobalMaxPool GlobalAveragePool", 1, infer=infer, lower=lower, stream=stream)

@@ -23,7 +23,7 @@ import onnx
 from ..dims import Dim, maximum, minimum, nonneg, product
 from ..ir import INT64, CompileError
 from ..loops import Nest, nest, strides
-from . import as_known_array, axis_of, ir, register, set_output
+from . import as_known_array, axis_of, ir, refuse, register, set_output, stream_same
 
 KINDS = {"ReduceSum": "Sum", "ReduceMean": "Mean", "ReduceMax": "Max", "ReduceMin": "Min",
          "ReduceProd": "Prod", "ReduceL1": "L1", "ReduceL2": "L2", "ReduceSumSquare": "SumSquare",
@@ -185,6 +185,16 @@ def reduce_node(node, kind, axes):
     return ir("Reduce", node, [x], [y], **attrs)
 
 
+def stream_over(node, classes, time, axes_of):
+    """Per-step when the reduced (or, for CumSum, summed along) axes leave the time axis alone."""
+    k, = stream_same(node, classes, time)
+    axes = axes_of(node, node.input(0).rank)
+    if k in axes:
+        raise refuse(node, "reduces over the time axis" if node.op_type != "CumSum" else "sums along the time axis")
+    keepdims = node.op_type == "CumSum" or node.attrs.get("keepdims", 1)
+    return [k if keepdims else k - sum(a < k for a in axes)]
+
+
 REDUCE_OPS = ("ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceSumSquare "
               "ReduceLogSum ReduceLogSumExp")
 
@@ -193,7 +203,8 @@ def _register_reduce(ops, since, axes_of):
     register(ops, since, symbolic=True,
              infer=lambda node, graph: infer_reduce(node, graph, axes_of),
              fold=lambda node, *data: fold_reduce(node, *data, axes_of=axes_of),
-             lower=lambda node, graph: lower_reduce(node, graph, axes_of))
+             lower=lambda node, graph: lower_reduce(node, graph, axes_of),
+             stream=lambda node, classes, time: stream_over(node, classes, time, axes_of))
 
 
 _register_reduce(REDUCE_OPS + " ReduceSum", 1, axes_attribute)
@@ -232,6 +243,7 @@ def fold_arg(node, x):
 
 
 register("ArgMax ArgMin", 1, infer=infer_arg, fold=fold_arg,
+         stream=lambda node, classes, time: stream_over(node, classes, time, lambda n, r: [_arg_axis(n, n.input(0))]),
          lower=lambda node, graph: [reduce_node(node, node.op_type, [_arg_axis(node, node.input(0))])])
 
 
@@ -290,4 +302,5 @@ def lower_cumsum(node, graph):
                reverse=reverse, nest=walk, prev=prev, groups=positions)]
 
 
-register("CumSum", 11, infer=infer_cumsum, fold=fold_cumsum, lower=lower_cumsum, symbolic=True)
+register("CumSum", 11, infer=infer_cumsum, fold=fold_cumsum, lower=lower_cumsum, symbolic=True,
+         stream=lambda node, classes, time: stream_over(node, classes, time, lambda n, r: [_cumsum_axis(n, r)]))

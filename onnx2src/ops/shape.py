@@ -7,7 +7,7 @@ import numpy as np
 
 from ..dims import Dim
 from ..ir import BY_NUMPY, INT64, CompileError
-from . import as_known_array, declared_shape, ir, known, register, set_output
+from . import as_known_array, declared_shape, ir, known, register, set_output, spread
 
 CONSTANT_ATTRS = {
     "value_float": np.float32, "value_floats": np.float32,
@@ -63,4 +63,5 @@ def lower_constant_of_shape(node, graph):
 register("Constant", 1, infer=infer_constant, fold=lambda node: [node.output(0).data])
 register("Shape", 1, infer=infer_shape)
 register("ConstantOfShape", 9, infer=infer_constant_of_shape, fold=fold_constant_of_shape,
-         lower=lower_constant_of_shape, symbolic=True)
+         lower=lower_constant_of_shape, symbolic=True,  # over the sequence length: the same every step
+         stream=lambda node, classes, time: [spread(node, node.output(0), None, time)])

@@ -9,7 +9,7 @@ them in the generated code; the output shape must then be declared by the model.
 from ..dims import Dim, ceil_div, maximum, minimum
 from ..ir import CompileError
 from ..loops import contiguous, nest, strides
-from . import axis_of, const_input, declared_shape, ir, register, set_output
+from . import LAST, axis_of, const_input, declared_shape, ir, refuse, register, set_output, time_axes
 
 BIG = 2**31  # ends at or beyond this mean "to the end" (PyTorch writes INT64_MAX)
 
@@ -117,7 +117,25 @@ def lower(node, graph):
                out_dims=list(y.shape), in_strides=strides(x.shape), out_strides=strides(y.shape))]
 
 
-register("Slice", 1, infer=infer, fold=fold, lower=lower, symbolic=True)
+def stream(node, classes, time):
+    """The whole time axis keeps every step; the last step alone (start -1 or seq - 1) gives a
+    last-step value; any other range of steps is not in one chunk. Bounds may come from the
+    sequence length."""
+    steps = time_axes(node, classes, data={0})
+    if not steps:
+        return [classes[0]]
+    if not is_static(node):
+        raise refuse(node, "slices with bounds known only at run time")
+    k = steps[0]
+    start, end, step = per_axis(node, node.input(0).shape)[0][k]
+    if start == 0 and end == time and step == 1:
+        return [k]
+    if start == time - 1 and end == time and step == 1:
+        return [LAST]
+    raise refuse(node, f"takes steps [{start}:{end}:{step}] of the time axis, which a chunk alone does not hold")
+
+
+register("Slice", 1, infer=infer, fold=fold, lower=lower, stream=stream, symbolic=True)
 
 
 # -- Split ----------------------------------------------------------------------------------------
@@ -170,4 +188,13 @@ def lower_split(node, graph):
             for y, bounds in zip(node.outputs, split_bounds(node, x.shape)) if y is not None]
 
 
-register("Split", 1, infer=infer_split, fold=fold_split, lower=lower_split, symbolic=True)
+def stream_split(node, classes, time):
+    steps = time_axes(node, classes, data={0})
+    if not steps:
+        return [classes[0]] * len(node.outputs)
+    if split_pieces(node, node.input(0).shape)[0] == steps[0]:
+        raise refuse(node, "splits the time axis")
+    return [steps[0]] * len(node.outputs)
+
+
+register("Split", 1, infer=infer_split, fold=fold_split, lower=lower_split, stream=stream_split, symbolic=True)

@@ -2,7 +2,7 @@
 from 13 on the op runs along one axis (default -1). Both lower to the IR op `Softmax` over an
 [outer, n, inner] view of the input."""
 from ..dims import product
-from . import axis_of, ir, register, set_output
+from . import axis_of, ir, refuse, register, set_output, stream_same
 
 
 def infer(node, graph):
@@ -10,10 +10,23 @@ def infer(node, graph):
     set_output(node, 0, x.dtype, x.shape)
 
 
+def _axis(node, rank):
+    return axis_of(node, node.attrs.get("axis", -1 if node.version >= 13 else 1), rank)
+
+
+def stream(node, classes, time):
+    """Per-step unless the normalized axes (`axis`; from 13 on, before it all from `axis` on)
+    include the time axis."""
+    k, = stream_same(node, classes, time)
+    axis = _axis(node, node.input(0).rank)
+    if k == axis or (node.version < 13 and k > axis):
+        raise refuse(node, "normalizes over the time axis")
+    return [k]
+
+
 def lower(node, graph):
     shape = node.input(0).shape
-    default = -1 if node.version >= 13 else 1
-    axis = axis_of(node, node.attrs.get("axis", default), len(shape))
+    axis = _axis(node, len(shape))
     if node.version >= 13:
         outer, n, inner = product(shape[:axis]), shape[axis], product(shape[axis + 1:])
     else:
@@ -22,4 +35,4 @@ def lower(node, graph):
                log=node.op_type == "LogSoftmax")]
 
 
-register("Softmax LogSoftmax", 1, infer=infer, lower=lower)
+register("Softmax LogSoftmax", 1, infer=infer, lower=lower, stream=stream)

@@ -1,12 +1,12 @@
 """The passes, in the order the pipeline runs them. Each module has `run(graph) -> changed`."""
 import os
 
-from . import (infer_shapes, fold_constants, fold_batchnorm, lower, eliminate_dead_code, pack_weights,
-               plan_memory)
+from . import (infer_shapes, fold_constants, canonicalize, fold_batchnorm, lower, eliminate_dead_code,
+               streaming, pack_weights, plan_memory)
 from .. import ir_verifier
 from ..ops import check_supported
 
-PIPELINE = [infer_shapes, fold_constants, fold_batchnorm, eliminate_dead_code, lower,
+PIPELINE = [infer_shapes, fold_constants, canonicalize, fold_batchnorm, eliminate_dead_code, streaming, lower,
             eliminate_dead_code, pack_weights, plan_memory]
 
 
