@@ -13,19 +13,23 @@ from typing import Dict, Mapping, Optional
 from .ir import CompileError, InternalError
 
 TARGETS = ("c", "numpy")
-DEFAULT_MAX_DIM = 128
+DEFAULT_MAX_DIM = 128  # the default bound of a symbolic dim in the C target, but for
+DEFAULT_MAX_BATCH = 1  # the batch dim of a recurrence: one stream unless asked for more
 
 
 def generate(path: str, target: str, name: Optional[str] = None,
              max_dims: Optional[Mapping[str, int]] = None,
              approximate: bool = False, check_ir: bool = False,
              consts: Optional[Mapping[str, str]] = None,
-             fixed_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
+             fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
+             summary: Optional[dict] = None) -> Dict[str, str]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
     the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
     runs the IR verifier after every pass (raises InternalError on a compiler bug). `consts`
     pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
-    `fixed_dims` fixes symbolic dims to sizes ({"samples": 576})."""
+    `fixed_dims` fixes symbolic dims to sizes ({"samples": 576}). `stream` requires the step API
+    (a CompileError says why a model can't have it). A `summary` dict receives the C target's
+    memory: weight_bytes, arena_bytes and the bounds they are computed at."""
     from . import frontend, passes
     from .emit import naming
 
@@ -38,23 +42,26 @@ def generate(path: str, target: str, name: Optional[str] = None,
         raise CompileError(f"--name {name!r} can't be used: {problem}")
     graph = frontend.load(path)
     frontend.pin(graph, consts or {}, fixed_dims)
-    graph.bounds = _bounds(graph, max_dims or {})
+    graph.bounds = _bounds(graph, max_dims or {})  # the rest are filled by plan_memory
     passes.run_all(graph, check=check_ir)
+    if stream and graph.stream.reason is not None:
+        raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
     if target == "numpy":
         from .emit import numpy as emitter
         return emitter.emit(graph, name, os.path.basename(path))
     from .emit import c as emitter
-    return emitter.emit(graph, name, os.path.basename(path), approximate)
+    return emitter.emit(graph, name, os.path.basename(path), approximate, summary)
 
 
 def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
                   max_dims: Optional[Mapping[str, int]] = None,
                   approximate: bool = False, check_ir: bool = False,
                   consts: Optional[Mapping[str, str]] = None,
-                  fixed_dims: Optional[Mapping[str, int]] = None) -> Dict[str, str]:
+                  fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
+                  summary: Optional[dict] = None) -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
     files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts,
-                     fixed_dims=fixed_dims)
+                     fixed_dims=fixed_dims, stream=stream, summary=summary)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:
@@ -88,4 +95,4 @@ def _bounds(graph, max_dims: Mapping[str, int]) -> Dict[str, int]:
     for s, n in max_dims.items():
         if n < 1:
             raise CompileError(f"--max-dim {s}={n}: a bound must be at least 1")
-    return {s: int(max_dims.get(s, DEFAULT_MAX_DIM)) for s in symbols}
+    return {s: int(n) for s, n in max_dims.items()}

@@ -8,7 +8,7 @@ verify.main and bench.main, so `onnx2src MODEL --target ...` keeps its exact for
 import argparse
 import sys
 
-from . import DEFAULT_MAX_DIM, TARGETS, CompileError, InternalError, __version__, compile_model
+from . import DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, CompileError, InternalError, __version__, compile_model
 
 
 def _max_dim(text: str):
@@ -48,7 +48,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outdir", default=".", help="where to write the files (default: .)")
     p.add_argument("--name", help="module / symbol prefix (default: the model file's stem)")
     p.add_argument("--max-dim", type=_max_dim, action="append", default=[], metavar="DIM=N",
-                   help=f"bound of a symbolic dim in the C target (default {DEFAULT_MAX_DIM}); repeatable")
+                   help=f"bound of a symbolic dim in the C target (default {DEFAULT_MAX_DIM}, but "
+                        f"{DEFAULT_MAX_BATCH} for a recurrence's batch); repeatable")
+    p.add_argument("--stream", action="store_true",
+                   help="require the step API (NAME_init / NAME_step, NumPy Stream): an error says "
+                        "why a model can't run chunk by chunk (it is generated whenever it can)")
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")
@@ -85,14 +89,26 @@ def main(argv=None) -> int:
             from .bench import main as sub
         return sub(argv[1:])
     args = parser().parse_args(argv)
+    summary = {}
     try:
         written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
                                 args.approx_activations, check_ir=args.check_ir, consts=dict(args.const),
-                                fixed_dims=dict(args.fix_dim))
+                                fixed_dims=dict(args.fix_dim), stream=args.stream, summary=summary)
     except CompileError as e:
         return fail("onnx2src", e)
     except InternalError as e:
         return fail("onnx2src", f"internal error, a bug in onnx2src (please report it): {e}", status=3)
     for path in written.values():
         print(path)
+    if summary:
+        print(memory_line(summary), file=sys.stderr)
     return 0
+
+
+def memory_line(summary) -> str:
+    """What the C code needs: weights (flash on a microcontroller) and the static arena (RAM)."""
+    bounds = ", ".join(f"{s} <= {n}" for s, n in summary["bounds"].items())
+    name = summary["name"]
+    return (f"memory: {summary['weight_bytes']:,} bytes of weights (const); {name}_run's static arena "
+            f"{summary['arena_bytes']:,} bytes" + (f" at {bounds} (--max-dim DIM=N to change)" if bounds else "")
+            + f"; {name}_workspace_size(dims) gives the bytes a call needs")

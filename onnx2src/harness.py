@@ -16,6 +16,7 @@ import numpy as np
 from . import frontend, passes
 from .dims import evaluate
 
+GUARD = 0xA5  # the bytes around a workspace, which the generated code must leave alone
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
 
 
@@ -83,6 +84,11 @@ class CModel:
     def __init__(self, files: Dict[str, str], name: str, interface: Interface, workdir: str,
                  flags: Sequence[str] = ("-O1",)):
         self.interface, self.name = interface, name
+        self.streams = f"{name}_step(" in files.get(f"{name}.h", "")
+        files = dict(files)
+        if self.streams:  # ctypes can't take sizeof of a C struct: the library tells it
+            files[f"{name}_harness.c"] = (f'#include "{name}.h"\n'
+                                          f"size_t {name}_harness_state_size(void) {{ return sizeof({name}_state); }}\n")
         for fname, text in files.items():
             with open(os.path.join(workdir, fname), "w") as f:
                 f.write(text)
@@ -98,6 +104,8 @@ class CModel:
         self.fn.restype = ctypes.c_int
         self.shape_fn = getattr(self.lib, f"{name}_output_shape")
         self.shape_fn.restype = ctypes.c_int
+        self.workspace_size = getattr(self.lib, f"{name}_workspace_size")
+        self.workspace_size.restype = ctypes.c_size_t
 
     def __call__(self, *inputs) -> List[np.ndarray]:
         code, outputs = self.call(*inputs)
@@ -117,7 +125,9 @@ class CModel:
             shapes.append(tuple(out[:len(shape)]))
         return shapes
 
-    def call(self, *inputs):
+    def call(self, *inputs, workspace: bool = False, state=None):
+        """(status, outputs) of NAME_run; with `workspace`, of NAME_run_workspace on memory
+        allocated here of NAME_workspace_size bytes; with `state` (a CStream), of NAME_step."""
         iface = self.interface
         arrays = [np.ascontiguousarray(x, dtype=dt) for x, (_, dt, _) in zip(inputs, iface.inputs)]
         env = iface.sizes(arrays)
@@ -128,7 +138,40 @@ class CModel:
         outs = [np.zeros(shape, dtype=dt) for shape, (_, dt, _) in zip(expected, iface.outputs)]
         args = [ctypes.c_int64(env[s]) for s in iface.symbols]
         args += [a.ctypes.data_as(ctypes.c_void_p) for a in arrays + outs]
-        return self.fn(*args), outs
+        if not (workspace or state is not None):
+            return self.fn(*args), outs
+        size = self.workspace_size(*args[:len(iface.symbols)])
+        # exactly the bytes asked for, from an aligned start, with guard bytes on both sides
+        memory = np.full(size + 128, GUARD, np.uint8)
+        start = 64 - memory.ctypes.data % 64
+        pointer = ctypes.c_void_p(memory.ctypes.data + start)
+        if state is None:
+            code = getattr(self.lib, f"{self.name}_run_workspace")(pointer, *args)
+        else:
+            code = getattr(self.lib, f"{self.name}_step")(state.pointer, pointer, *args)
+        if (memory[:start] != GUARD).any() or (memory[start + size:] != GUARD).any():
+            raise RuntimeError(f"{self.name} wrote outside the {size} bytes of its workspace")
+        return code, outs
+
+
+class CStream:
+    """A stream of a generated C model (NAME_init, NAME_step) with its own state."""
+
+    def __init__(self, model: CModel, batch: Optional[int] = None):
+        size = getattr(model.lib, f"{model.name}_harness_state_size")
+        size.restype = ctypes.c_size_t
+        self.model, self.memory = model, np.zeros(size() + 8, np.uint8)
+        self.pointer = ctypes.c_void_p(self.memory.ctypes.data + (-self.memory.ctypes.data) % 8)
+        init = getattr(model.lib, f"{model.name}_init")
+        code = init(self.pointer, *([ctypes.c_int64(batch)] if batch is not None else []))
+        if code != 0:
+            raise RuntimeError(f"{model.name}_init returned {code}")
+
+    def step(self, *inputs) -> List[np.ndarray]:
+        code, outputs = self.model.call(*inputs, state=self)
+        if code != 0:
+            raise RuntimeError(f"{self.model.name}_step returned {code}")
+        return outputs
 
 
 def load_numpy(text: str, name: str, workdir: str):

@@ -56,7 +56,7 @@ def main():
         show("numpy", [np.asarray(o) for o in module.run(*inputs)], reference)
 
     path = os.path.join(HERE, "simple_rnn.onnx")
-    onnx2src.compile_model(path, "c", work)
+    onnx2src.compile_model(path, "c", work, max_dims={"batch": BATCH})
     exe = os.path.join(work, "simple_rnn")
     subprocess.run([compiler(), "-std=c99", "-O2", "-Wall", "-Wextra", "-I", work,
                     os.path.join(HERE, "simple_rnn_main.c"), os.path.join(work, "simple_rnn.c"),

@@ -1,11 +1,11 @@
 /* A C program calling the code onnx2src generates for samples/simple_rnn.onnx:
  *
- *   onnx2src samples/simple_rnn.onnx --target c -o out
+ *   onnx2src samples/simple_rnn.onnx --target c -o out --max-dim batch=2
  *   cc -std=c99 -O2 -Iout samples/simple_rnn_main.c out/simple_rnn.c -lm -o simple_rnn
  *   ./simple_rnn
  *
  * It runs a batch of 2 sequences of 5 steps from a zero hidden state and prints `output` and
- * `next_hidden`, one row per line. samples/demo.py prints the same rows from onnxruntime.
+ * `next_hidden`, one row per line (the batch bound is 1 by default, hence --max-dim). samples/demo.py prints the same rows from onnxruntime.
  */
 #include <stdio.h>
 

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, frontend, generate
 from onnx2src.harness import CModel, Interface, load_numpy
 
 os.environ.setdefault("ONNX2SRC_CHECK_IR", "1")
@@ -28,13 +28,33 @@ def save(model, directory, name="model"):
 
 
 def build(path, target, workdir, name="model", max_dims=None, consts=None, fixed_dims=None):
-    """A callable running the generated code of one target: inputs → list of outputs."""
+    """A callable running the generated code of one target: inputs → list of outputs. Dims the
+    test leaves unbounded get bound 128 (the default bound of a recurrence's batch is 1)."""
+    if max_dims is None:
+        max_dims = wide_bounds(path, consts, fixed_dims)
     files = generate(path, target, name=name, max_dims=max_dims, consts=consts, fixed_dims=fixed_dims)
     os.makedirs(workdir, exist_ok=True)
     if target == "numpy":
         module = load_numpy(files[f"{name}.py"], name, str(workdir))
-        return lambda *xs: list(module.run(*xs))
+        return NumpyModel(module)
     return CModel(files, name, Interface(path, max_dims, consts, fixed_dims), str(workdir))
+
+
+def wide_bounds(path, consts=None, fixed_dims=None):
+    """Bound 128 for every symbolic dim of a model (the defaults bound a recurrence's batch to 1)."""
+    graph = frontend.load(path)
+    frontend.pin(graph, consts or {}, fixed_dims)
+    return {s: 128 for s in graph.symbols()}
+
+
+class NumpyModel:
+    """A generated NumPy module, called like a CModel: inputs → list of outputs."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __call__(self, *inputs):
+        return list(self.module.run(*inputs))
 
 
 def ort_run(path, inputs):

@@ -405,3 +405,37 @@ def test_every_unsupported_operator_in_one_line(target, tmp_path):
     assert line.count("opset") == 1, line
     assert "relu" not in line and "add" not in line, line
     assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
+
+
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
+
+
+def test_default_bounds_fit_a_small_device(tmp_path):
+    """A recurrence's batch is bounded to 1 by default, so a 11 KB model gets a static arena of
+    kilobytes, not megabytes; the CLI prints the weight and arena bytes."""
+    done = onnx2src(os.path.join(SAMPLES, "simple_lstm.onnx"), "--target", "c", "-o", tmp_path, "--name", "kws")
+    assert done.returncode == 0, done.stderr
+    header = (tmp_path / "kws.h").read_text()
+    assert re.search(r"^#define KWS_MAX_BATCH 1$", header, re.M)
+    assert re.search(r"^#define KWS_MAX_SEQ 128$", header, re.M)
+    arena = int(re.search(r"static arena of (\d+) bytes", header).group(1))
+    assert arena < 32 * 1024, arena
+    line = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"memory: 11,220 bytes of weights \(const\); kws_run's static arena "
+                        rf"{arena:,} bytes at batch <= 1, seq <= 128 \(--max-dim DIM=N to change\); "
+                        r"kws_workspace_size\(dims\) gives the bytes a call needs", line), line
+
+
+def test_stream_flag_requires_a_model_that_streams(tmp_path):
+    done = onnx2src(os.path.join(SAMPLES, "simple_lstm.onnx"), "--target", "c", "-o", tmp_path / "ok", "--stream")
+    assert done.returncode == 0, done.stderr
+    assert "int simple_lstm_step(" in (tmp_path / "ok" / "simple_lstm.h").read_text()
+    for target in ("c", "numpy"):
+        done = onnx2src(os.path.join(SAMPLES, "simple_gru.onnx"), "--target", target, "-o", tmp_path / target,
+                        "--stream")
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            "onnx2src: error: --stream: this model can't run chunk by chunk: GRU \"/gru/GRU\" takes its "
+            "initial state from input \"hidden\" (a model that carries its state as inputs and outputs "
+            "already streams through its run function)")
+        assert not (tmp_path / target).exists()

@@ -31,11 +31,12 @@ from hypothesis import strategies as st
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
+from conftest import wide_bounds
 from onnx2src import CompileError, generate
 from onnx2src import harness
 from onnx2src.harness import CModel, Interface, load_numpy
 
-from conftest import assert_close, save
+from conftest import wide_bounds, assert_close, save
 
 OPSET = 17
 HIDDEN = 4
@@ -211,7 +212,7 @@ def reference(path):
 
 def build(path, target, module, workdir):
     """Generate under `module` (exactly that name), then compile or import; a callable."""
-    files = generate(path, target, name=module)
+    files = generate(path, target, name=module, max_dims=wide_bounds(path))
     os.makedirs(workdir, exist_ok=True)
     if target == "numpy":
         assert set(files) == {f"{module}.py"}, f"asked for module {module!r}, got files {sorted(files)}"

@@ -12,7 +12,7 @@ from ..ops.recurrent import GATES, STEP_BLOCK
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy
 from .literals import c_initializer, c_number
-from .naming import c_namer, comment, node_comment, pinned, quoted
+from .naming import c_namer, comment, node_comment, pinned, quoted, sentence
 
 BY_NAME = {d.name: d for d in DTYPES}
 
@@ -35,7 +35,11 @@ ERRORS = [("OK", 0, "success"),
           ("EINDEX", 2, "a Gather index is out of range"),
           ("ESHAPE", 3, "run-time arguments (Slice bounds, Tile repeats, Range bounds) disagree with the "
                         "shape the model declares"),
-          ("EOUTPUT", 4, "output_shape was asked for an output the model does not have")]
+          ("EOUTPUT", 4, "output_shape was asked for an output the model does not have"),
+          ("EWORKSPACE", 5, "the workspace pointer is NULL or not aligned to NAME_WORKSPACE_ALIGN bytes"),
+          ("ESTATE", 6, "step was given a batch other than the one its state was initialized with")]
+WORKSPACE_ALIGN = 8    # bytes: what every malloc gives, and enough for every element type
+SECTION_ALIGN = 64     # bytes: each element type's part of a workspace starts on a cache line
 
 
 class Source:
@@ -48,6 +52,7 @@ class Source:
         self.vmath = False         # whether the float activations of templates/c/vmath.c are used
         self.approximate = approximate
         self.env = environment()
+        self.states = {}           # id(Recurrent node) -> its members in NAME_state (when it streams)
 
     def use(self, dtype, *kernels):
         self.kernels.setdefault(dtype.name, set()).update(kernels)
@@ -95,8 +100,8 @@ class Source:
                                  "count": max(int(root.data.size), 1), "bytes": int(root.data.nbytes),
                                  "init": c_initializer(root.data if root.data.size else [0], root.dtype)})
         elif storage.kind == "arena":
-            self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": self.arena_name(root.dtype),
-                                  "offset": f"{self.upper}_OFF_{root.dtype.name.upper()}_{storage.index}",
+            self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": f"_arena_{root.dtype.name}",
+                                  "offset": f"_off_{root.dtype.name}[{storage.index}]",
                                   "comment": quoted(root.name), "dims": self.dims_comment(root.shape)})
         return ident
 
@@ -245,6 +250,7 @@ class Source:
                          "src": {m["name"]: offset_ptr(m["source"], str(d * m["source_size"] + m["source_offset"]))
                                  for m in matrices}})
         return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3, "t": dtype.name,
+                "state": self.states.get(id(node)),
                 "s": {k: self.value(x) for k, x in a["scratch"].items()}, "dirs": dirs,
                 "matrices": matrices, "runtime_bias": runtime["bias"],
                 "seq": self.dim(seq), "batch": self.dim(batch), "rows": self.dim(seq * batch),
@@ -266,29 +272,71 @@ def offset_ptr(pointer: str, index: str) -> str:
     return pointer if index == "0" else f"{pointer} + {index}"
 
 
-def emit(graph, name: str, source: str, approximate: bool = False):
+def emit(graph, name: str, source: str, approximate: bool = False, summary=None):
+    """{NAME.h: text, NAME.c: text}; `summary`, a dict, receives the memory figures."""
     src = Source(graph, name, approximate)
     upper = src.upper
     dims = [{"name": src.dim_name(s), "onnx": quoted(s), "macro": src.bound_macro(s), "default": graph.bounds[s]}
             for s in graph.symbols()]
+    dim_names = [d["name"] for d in dims]
 
     def io(v, direction):
         return {"name": src.value(v), "onnx": quoted(v.name), "ctype": v.dtype.c, "dtype": v.dtype.name,
                 "dims": src.dims_comment(v.shape), "const": "const " if direction == "input" else "",
                 "shape": [src.dim(d) for d in v.shape]}
 
+    stream = stream_interface(src, graph)
     inputs = [io(v, "input") for v in graph.inputs]
     outputs = [io(v, "output") for v in graph.outputs]
-    dim_params = [f"int64_t {d['name']}" for d in dims]
-    params = {"run": ", ".join(dim_params + [f"const {v['ctype']} *{v['name']}" for v in inputs]
-                               + [f"{v['ctype']} *{v['name']}" for v in outputs]),
+    dim_params = [f"int64_t {d}" for d in dim_names]
+    tensors = [f"const {v['ctype']} *{v['name']}" for v in inputs] + [f"{v['ctype']} *{v['name']}" for v in outputs]
+    arenas = arena_layouts(src, graph)
+    params = {"run": ", ".join(dim_params + tensors),
+              "run_workspace": ", ".join(["void *_workspace"] + dim_params + tensors),
               "output_shape": ", ".join(dim_params + ["int output", "int64_t *shape"]),
-              "dims": ", ".join(dim_params) or "void"}
+              "dims": ", ".join(dim_params) or "void",
+              "layout": ", ".join(dim_params + ["int64_t *_off"]),
+              "sections": ", ".join(dim_params + ["size_t *_at"] + [f"int64_t *_off_{a['dtype']}" for a in arenas]),
+              "forward": ", ".join((["{}_state *_state".format(name)] if stream["ok"] else []) + dim_params + tensors
+                                   + [f"{a['ctype']} *_arena_{a['dtype']}, const int64_t *_off_{a['dtype']}"
+                                      for a in arenas])}
+    if stream["ok"]:
+        params["step"] = ", ".join([f"{name}_state *_state", "void *_workspace"] + dim_params + tensors)
+        params["init"] = ", ".join([f"{name}_state *_state"] + ([f"int64_t {stream['batch']}"] if stream["batch_is_dim"] else []))
+    args = ", ".join(dim_names + [v["name"] for v in inputs + outputs])
     nodes = [src.node(n) for n in graph.nodes]
     read = {id(graph.storage[id(v)]) for n in graph.nodes for v in n.inputs if v is not None}
     unused = [src.value(v) for v in graph.inputs if id(graph.storage[id(v)]) not in read]
+    stream["init"] = [dict(m, source=m["source"] and src.value(m["source"])) for m in stream["members"]]
+    env = src.env
+    body = guarded(graph.nodes, [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes],
+                   lambda guard: "if (" + " && ".join(("" if c.holds else "!") + src.value(c.value) + "[0]"
+                                                     for c in guard) + ") {", "}")
+    weight_bytes = sum(w["bytes"] for w in src.weights)  # those some code reads, now all named
+    arena_bytes = sum(a["bytes_default"] for a in arenas)
+    kernels = [(t, env.get_template("c/kernels.c.j2").render(
+        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
+        for t, used in sorted(src.kernels.items())]
+    vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
+    prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
+    common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims, params=params,
+                  pinned=pinned(graph), stream=stream, inputs=inputs, outputs=outputs, errors=ERRORS,
+                  arena_bytes=arena_bytes, weight_bytes=weight_bytes, workspace_align=WORKSPACE_ALIGN)
+    if summary is not None:
+        summary.update(name=name, weight_bytes=weight_bytes, arena_bytes=arena_bytes, bounds=dict(graph.bounds))
+    header = env.get_template("c/header.h.j2").render(**common)
+    text = env.get_template("c/source.c.j2").render(
+        **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
+        kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN, section_align=SECTION_ALIGN,
+        args=args, dim_args=", ".join(dim_names))
+    return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}
 
-    arenas, arena_bytes = [], 0
+
+def arena_layouts(src, graph):
+    """Each element type's arena: its size at the bounds (enumerators sizing the static arena of
+    NAME_run) and, as C statements, each buffer's offset at the dims of a call (the layout the
+    workspace functions compute, which never exceeds the static one: sizes only grow with dims)."""
+    upper, arenas = src.upper, []
     for dtype_name, slots in graph.arenas.items():
         dtype, tag = slots[0].dtype, f"{upper}_%s_{dtype_name.upper()}_%d"
         ends = {id(s): f"{tag % ('OFF', s.index)} + {tag % ('SIZE', s.index)}" for s in slots}
@@ -297,26 +345,51 @@ def emit(graph, name: str, source: str, approximate: bool = False):
             enumerators.append((tag % ("SIZE", s.index), f"{upper}_ALIGN({src.bound(s.size)})"))
             enumerators += max_chain(tag % ("OFF", s.index), [ends[id(b)] for b in s.below])
         enumerators += max_chain(f"{upper}_ARENA_{dtype_name.upper()}", list(ends.values()))
+        layout = []
+        for s in slots:  # placed above every slot it overlaps in time: the largest of their ends
+            above = "0"
+            for b in s.below:
+                end = f"_off[{b.index}] + _size[{b.index}]"
+                above = end if above == "0" else f"o2s_max({above}, {end})"
+            layout.append((s.index, above, f"{upper}_ALIGN({src.dim(s.size)})"))
         total = graph.arena_elements[dtype_name]
-        arena_bytes += total * dtype.numpy.itemsize
-        arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name.upper(),
-                       "enumerators": enumerators, "elements_default": total})
-    env = src.env
-    body = guarded(graph.nodes, [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes],
-                   lambda guard: "if (" + " && ".join(("" if c.holds else "!") + src.value(c.value) + "[0]"
-                                                     for c in guard) + ") {", "}")
-    weight_bytes = sum(w["bytes"] for w in src.weights)  # those some code reads, now all named
-    kernels = [(t, env.get_template("c/kernels.c.j2").render(
-        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
-        for t, used in sorted(src.kernels.items())]
-    vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
-    prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
-    common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims, params=params,
-                  pinned=pinned(graph),
-                  inputs=inputs, outputs=outputs, errors=ERRORS, arena_bytes=arena_bytes,
-                  weight_bytes=weight_bytes)
-    header = env.get_template("c/header.h.j2").render(**common)
-    text = env.get_template("c/source.c.j2").render(
-        **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
-        kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN)
-    return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}
+        used = sorted({sym for s in slots for sym in symbols_of(s.size)})
+        arenas.append({"name": src.arena_name(dtype), "ctype": dtype.c, "dtype": dtype_name,
+                       "macro": f"{upper}_ARENA_{dtype_name.upper()}", "enumerators": enumerators,
+                       "elements_default": total, "bytes_default": total * dtype.numpy.itemsize,
+                       "layout": layout, "count": len(slots),
+                       "unused_dims": [src.dim_name(d) for d in graph.symbols() if d not in used]})
+    return arenas
+
+
+def symbols_of(d):
+    return d.symbols() if isinstance(d, Dim) else []
+
+
+def stream_interface(src, graph):
+    """What the step API needs: whether the model streams (and why not), its time and batch
+    dims, and each recurrence's members in NAME_state, with the initial state NAME_init writes."""
+    plan = getattr(graph, "stream", None)
+    reason = "the model was compiled without the streaming analysis" if plan is None else plan.reason
+    recurrences = [n for n in graph.nodes if n.op_type == "Recurrent"]
+    if reason is None and any(n.attrs.get("guard") for n in recurrences):
+        reason = "a recurrence runs only under an If"
+    info = {"ok": reason is None, "reason": reason and sentence(reason), "members": []}
+    if reason is not None:
+        return info
+    batch = recurrences[0].attrs["batch"]
+    info.update(time=src.dim_name(plan.time), batch=src.dim(batch), batch_is_dim=isinstance(batch, Dim),
+                batch_bound=src.bound(batch))
+    for k, node in enumerate(recurrences):
+        a = node.attrs
+        state = {"h": f"_state->h{k}"}
+        names = [("h", 5)] + ([("c", 6)] if a["cell"] == "LSTM" else [])
+        for member, slot in names:
+            initial = node.inputs[slot] if len(node.inputs) > slot else None
+            info["members"].append({
+                "name": f"{member}{k}", "ctype": node.inputs[0].dtype.c, "H": a["hidden"],
+                "comment": f"{node_comment(node)}: {member} [{src.doc(batch)}][{a['hidden']}]",
+                "source": initial if initial is not None and initial.is_constant else None})
+            state[member] = f"_state->{member}{k}"
+        src.states[id(node)] = state
+    return info

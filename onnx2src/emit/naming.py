@@ -46,7 +46,7 @@ C_RESERVED_PATTERN = re.compile(  # stdint's types and limits, string.h's future
     r"u?int\w*_t|U?INT\w*_(MIN|MAX|C)|(SIZE|PTRDIFF|WCHAR|WINT|SIG_ATOMIC)_(MIN|MAX)"  # math.h's
     r"|(str|mem|wcs)[a-z]\w*|FP_[A-Z]\w*|M_\w+")  # FP_ macros and the POSIX constants (M_PI)
 OWN_PREFIXES = ("o2s", "onnx2src")  # helpers, macros and the header guard of generated code
-PY_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "numpy", "run"}
+PY_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "numpy", "run", "Stream"}
 
 MAX_LENGTH = 60     # characters kept of a long name (a counter keeps them unique)
 COMMENT_LENGTH = 120
@@ -138,6 +138,12 @@ def comment(text: str) -> str:
     short = text if len(text) <= COMMENT_LENGTH else text[:COMMENT_LENGTH] + "..."
     safe = "".join(c if 32 <= ord(c) < 127 and c not in '\\"' else f"<U+{ord(c):04X}>" for c in short)
     return safe.replace("*/", "* /").replace("/*", "/ *").replace("??", "?-?")
+
+
+def sentence(text: str) -> str:
+    """A message of ours that quotes model names ("why a model can't stream"), for comments and
+    docstrings: as `comment`, with double quotes shown as single ones."""
+    return comment(str(text).replace('"', "'"))
 
 
 def quoted(text: str) -> str:

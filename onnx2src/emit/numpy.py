@@ -8,7 +8,7 @@ from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
 from . import Refs, environment, guarded, tidy
 from .literals import py_array, py_number
-from .naming import comment, node_comment, pinned, py_namer, py_string, quoted
+from .naming import comment, node_comment, pinned, py_namer, py_string, quoted, sentence
 
 # Activations of RNN/LSTM/GRU; {x} is the argument, a plain name.
 ACTIVATIONS = {
@@ -29,6 +29,7 @@ class Module:
         self.names = py_namer(name)
         self.weights, self.helpers = [], []
         self.env = environment()
+        self.states = {}  # id(Recurrent node) -> index of its h in a stream's state (c follows)
 
     def value(self, v):
         if v is None:
@@ -142,6 +143,7 @@ class Module:
                  for name, alpha, beta in per_dir] for per_dir in a["activations"]]
         names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
         return {"v": dict(zip(names, [self.value(v) for v in node.inputs] + [None] * 8)),
+                "state": self.states.get(id(node)),
                 "Y": [self.value(v) for v in node.outputs] + [None] * 3,
                 "seq": self.dim(a["seq"]), "batch": self.dim(a["batch"]), "H": a["hidden"], "I": a["input_size"],
                 "dirs": [{"index": d, "reverse": kind == "reverse", "acts": acts[d]}
@@ -156,6 +158,7 @@ def emit(graph, name: str, source: str):
     m = Module(graph, name)
     for s in graph.symbols():
         m.dim_name(s)
+    stream = stream_interface(m, graph)
     inputs = [{"name": m.value(v), "onnx": quoted(v.name), "literal": py_string(v.name),
                "dtype": v.dtype.numpy.name, "doc": m.doc_shape(v.shape),
                "spec": "(" + ", ".join(repr(m.dim(d)) if isinstance(d, Dim) else str(d)
@@ -170,7 +173,26 @@ def emit(graph, name: str, source: str):
                                                       for c in guard) + ":")
     text = env.get_template("numpy/module.py.j2").render(
         name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
-        pinned=pinned(graph),
+        pinned=pinned(graph), stream=stream,
         weights=m.weights, helpers=m.helpers, body=body,
         dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s))} for s in graph.symbols()])
     return {f"{name}.py": tidy(text)}
+
+
+def stream_interface(m, graph):
+    """Whether the model streams (else why not, as a string literal), its batch dim's key in
+    the sizes a call binds, and how many arrays a stream's state holds."""
+    plan = getattr(graph, "stream", None)
+    reason = "the model was compiled without the streaming analysis" if plan is None else plan.reason
+    recurrences = [n for n in graph.nodes if n.op_type == "Recurrent"]
+    if reason is None and any(n.attrs.get("guard") for n in recurrences):
+        reason = "a recurrence runs only under an If"
+    if reason is not None:
+        return {"ok": False, "reason": py_string(reason), "doc": sentence(reason)}
+    slots = 0
+    for node in recurrences:
+        m.states[id(node)] = slots
+        slots += 2 if node.attrs["cell"] == "LSTM" else 1
+    batch = recurrences[0].attrs["batch"]
+    return {"ok": True, "slots": slots, "time": m.dim_name(plan.time),
+            "batch": py_string(m.dim_name(batch.symbols()[0])) if isinstance(batch, Dim) else None}

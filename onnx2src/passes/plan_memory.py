@@ -9,7 +9,7 @@ valid when the user overrides a bound with -D at C build time.
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..dims import evaluate, product, upper_bound
+from ..dims import Dim, evaluate, product, upper_bound
 from ..ir import CompileError
 
 ALIGN = 16  # elements; every slot starts on a multiple (64 bytes for float)
@@ -28,6 +28,7 @@ class Storage:
 
 
 def run(graph) -> bool:
+    graph.bounds = default_bounds(graph)
     storage = {}  # id(value) -> Storage
 
     def of(v):
@@ -87,6 +88,17 @@ def run(graph) -> bool:
                      "(the model's tensors are too large for a C array)")
             raise CompileError(f"the {dtype} arena would need {graph.arena_elements[dtype]:,} elements {where}")
     return True
+
+
+def default_bounds(graph):
+    """The bounds asked for (graph.bounds), and the defaults for the others: a recurrence's batch
+    dim 1 (one stream: the static arena then grows with nothing but the sequence bound), any other
+    dim DEFAULT_MAX_DIM."""
+    from .. import DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM
+    batch = {s for n in graph.nodes if n.op_type == "Recurrent" and isinstance(n.attrs["batch"], Dim)
+             for s in n.attrs["batch"].symbols() if n.attrs["batch"] == Dim.symbol(s)}
+    requested = getattr(graph, "bounds", None) or {}
+    return {s: requested.get(s, DEFAULT_MAX_BATCH if s in batch else DEFAULT_MAX_DIM) for s in graph.symbols()}
 
 
 def elements(slots, bounds) -> int:
