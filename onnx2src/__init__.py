@@ -1,7 +1,8 @@
 """onnx2src: compile an ONNX model to self-contained NumPy or C99 source.
 
 The pipeline, in order: frontend.load → passes.PIPELINE (shape inference, constant folding,
-dead-code elimination, lowering, memory planning) → emit.<target>.emit.
+canonicalization, the streaming analysis, dead-code elimination, lowering) → the target's own
+passes (C: weight packing, memory planning) → emit.<target>.emit.
 `compile_model` runs it and writes the files; `generate` returns them as text.
 """
 __version__ = "0.1.0"
@@ -43,7 +44,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
     graph = frontend.load(path)
     frontend.pin(graph, consts or {}, fixed_dims)
     graph.bounds = _bounds(graph, max_dims or {})  # the rest are filled by plan_memory
-    passes.run_all(graph, check=check_ir)
+    passes.run_all(graph, target, check=check_ir)
     if stream and graph.stream.reason is not None:
         raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
     if target == "numpy":

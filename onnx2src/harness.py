@@ -50,7 +50,7 @@ class Interface:
         graph = frontend.load(path)
         frontend.pin(graph, consts or {}, fixed_dims)
         graph.bounds = {}
-        for p in passes.PIPELINE[:-1]:
+        for p in passes.PIPELINE:
             p.run(graph)
         self.symbols = graph.symbols()
         self.consts, self.fixed_dims = dict(consts or {}), dict(fixed_dims or {})
