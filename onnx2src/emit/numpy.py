@@ -3,9 +3,12 @@
 Python here only names things and renders values; each IR op's code is in
 templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py.j2.
 """
+import numpy as np
+
 from .. import __version__
 from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
+from ..ir import Value
 from . import Refs, environment, guarded, tidy
 from .literals import py_array, py_number
 from .naming import comment, node_comment, pinned, py_namer, py_string, quoted, sentence
@@ -21,6 +24,9 @@ ACTIVATIONS = {
     "Softsign": "{x} / (1 + np.abs({x}))", "Softplus": "np.logaddexp(0, {x})",
 }
 HELPERS = {"DynamicSlice": "dynamic_slice"}  # IR ops whose code calls a helper function
+# The activations of a recurrence the per-step loop computes with one tanh over all gates
+# (sigmoid(x) = 0.5 + 0.5 tanh(x / 2), the sigmoid gates' weights halved at compile time).
+TANH_GATES = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 
 
 class Module:
@@ -30,6 +36,7 @@ class Module:
         self.weights, self.helpers = [], []
         self.env = environment()
         self.states = {}  # id(Recurrent node) -> index of its h in a stream's state (c follows)
+        self.derived = []  # weights the emitter computes from the model's (see tanh_weights)
 
     def value(self, v):
         if v is None:
@@ -151,7 +158,40 @@ class Module:
                 "n_dirs": len(a["directions"]),
                 "clip": None if a["clip"] is None else py_number(a["clip"], dtype),
                 "gate": [f"{g * a['hidden']}:{(g + 1) * a['hidden']}" for g in range(4)],
-                "GH": GATES[a["cell"]] * a["hidden"], "ZR": 2 * a["hidden"], "H3": 3 * a["hidden"]}
+                "GH": GATES[a["cell"]] * a["hidden"], "ZR": 2 * a["hidden"], "H3": 3 * a["hidden"],
+                "fast": self.tanh_weights(node)}
+
+    def tanh_weights(self, node):
+        """For the common recurrence (constant W, R, B; the default activations; no clip,
+        lengths, peepholes or input_forget), the weights the fast loop of
+        templates/numpy/_recurrent_tanh.py.j2 reads, transposed for `x @ W` and with the sigmoid
+        gates' rows halved (exact: a power of two), biases summed; else None."""
+        a = node.attrs
+        x, w, r, b = node.inputs[:4]
+        extra = node.inputs[4:]
+        if not (w.is_constant and r.is_constant and b.is_constant) or a["clip"] is not None \
+                or a["input_forget"] or (len(extra) > 0 and extra[0] is not None) \
+                or (len(extra) > 3 and extra[3] is not None) \
+                or any([name for name, _, _ in acts] != TANH_GATES[a["cell"]] for acts in a["activations"]):
+            return None
+        H, G = a["hidden"], GATES[a["cell"]]
+        sigmoid_rows = {"RNN": 0, "GRU": 2 * H, "LSTM": 3 * H}[a["cell"]]
+        scale = np.ones(G * H, w.data.dtype)
+        scale[:sigmoid_rows] = 0.5
+        wb, rb = b.data[:, :G * H], b.data[:, G * H:]
+        if a["cell"] == "GRU":  # Rb of the h gate is added after the reset gate, but for lbr=0
+            rb = rb.copy()
+            if a["linear_before_reset"]:
+                rb[:, 2 * H:] = 0
+        weights = {"w": np.transpose(w.data * scale[:, None], (0, 2, 1)),
+                   "r": np.transpose(r.data * scale[:, None], (0, 2, 1)),
+                   "bias": (wb + rb) * scale}
+        if a["cell"] == "GRU" and a["linear_before_reset"]:
+            weights["rb_h"] = b.data[:, G * H + 2 * H:]
+        derived = {k: Value(f"{node.name}_{k}_tanh", w.dtype, v.shape, np.ascontiguousarray(v))
+                   for k, v in weights.items()}
+        self.derived += derived.values()  # alive while emitting: the namer keys weights by id()
+        return {k: self.value(v) for k, v in derived.items()}
 
 
 def emit(graph, name: str, source: str):
