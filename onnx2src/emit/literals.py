@@ -1,5 +1,7 @@
-"""The only place numbers become text. Floats are written exactly: C gets hex-float literals,
-Python gets the raw little-endian bytes as hex, so weights survive bit for bit."""
+"""The only place numbers become text. Floats are written exactly: C gets the shortest decimal
+that reads back as the same float32 or float64 (valid in every C and C++ dialect, unlike hex
+floats, which C++ before C++17 rejects), Python gets the raw little-endian bytes as hex, so
+weights survive bit for bit."""
 import math
 
 import numpy as np
@@ -21,8 +23,10 @@ def c_number(value, dtype: DType) -> str:
             return text if value > 0 else "-" + text
         if value.is_integer() and abs(value) < 2**24:  # exact and easier to read
             return ("-" if math.copysign(1, value) < 0 else "") + f"{abs(int(value))}.0{suffix}"
-        mantissa, exponent = value.hex().split("p")
-        return f"{mantissa.rstrip('0').rstrip('.')}p{exponent}{suffix}"
+        x = dtype.numpy.type(value)  # numpy prints the shortest digits that read back as x
+        if 1e-4 <= abs(value) < 1e16:
+            return np.format_float_positional(x, unique=True, trim="0") + suffix  # 0.25, 1234.5
+        return np.format_float_scientific(x, unique=True, trim="-") + suffix  # 1e-05, 1.5e+20
     value = int(value)
     if kind == "b" or dtype.name == "bool":
         return "1" if value else "0"

@@ -3,8 +3,8 @@
  *
  * This file is pasted verbatim into every generated .c file (which has already
  * included <math.h>, <stdint.h>, <stddef.h> and <string.h>), so it has no
- * includes of its own and defines only static inline functions.  It is plain
- * C99 and also compiles as C++11.
+ * includes of its own and defines only static inline functions (and the one
+ * macro they use for bit casts).  It is plain C99 and also compiles as C++11.
  *
  * Why not libm: a loop such as
  *
@@ -14,8 +14,9 @@
  * are opaque scalar library calls.  The functions below are branch-free (the
  * only data-dependent choices are bit-mask selects, o2s_vm_sel, which become
  * compare+blend in vector code, and one integer min), use no lookup tables
- * and no library calls (float<->uint32 bit casts go through memcpy, which the
- * compilers turn into plain register moves), so the same loop written with
+ * and no library calls (float<->uint32 bit casts go through the compiler's
+ * built-in memcpy, plain register moves even at -O0 or with -fno-builtin),
+ * and no double precision, so the same loop written with
  * o2s_tanhf() is vectorized by gcc -O3 and clang -O2/-O3, already for
  * baseline SSE2 x86-64.  gcc -O2 (version 12 and later) vectorizes only loops
  * that need neither a scalar epilogue nor a runtime alias check, e.g. an
@@ -53,18 +54,28 @@
  * fitted for this file.
  */
 
-/* Bit casts; memcpy is well defined in C and C++ and compiles to nothing. */
+/*
+ * Bit casts.  memcpy is well defined in C and C++; gcc's and clang's built-in
+ * one is a register move even at -O0, -ffreestanding or -fno-builtin, where
+ * plain memcpy is a library call.
+ */
+#if defined(__GNUC__)
+#define O2S_VM_MEMCPY __builtin_memcpy
+#else
+#define O2S_VM_MEMCPY memcpy
+#endif
+
 static inline uint32_t o2s_vm_f2u(float f)
 {
     uint32_t u;
-    memcpy(&u, &f, sizeof u);
+    O2S_VM_MEMCPY(&u, &f, sizeof u);
     return u;
 }
 
 static inline float o2s_vm_u2f(uint32_t u)
 {
     float f;
-    memcpy(&f, &u, sizeof f);
+    O2S_VM_MEMCPY(&f, &u, sizeof f);
     return f;
 }
 
