@@ -15,6 +15,7 @@ import argparse
 import gc
 import json
 import math
+import platform
 import os
 import re
 import shlex
@@ -29,7 +30,7 @@ import numpy as np
 from . import CompileError, generate
 from .emit import naming
 from .harness import (CBuildError, Interface, build_executable, have_onnxruntime, load_numpy,
-                      ort_session, reference)
+                      compiler_version, ort_session, reference, split_compiler)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
 from .cli import Parser, const_arg, fail
@@ -297,6 +298,33 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
     return row
 
 
+def machine(cflags: Sequence[str]) -> dict:
+    """What the numbers were measured on: the CPU, each column's compiler, the libraries."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith(("model name", "Model"))), cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.machine()}",
+            "compilers": {f: compiler_version(split_compiler(shlex.split(f))[0]) for f in cflags},
+            "numpy": np.__version__,
+            "blas_threads": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+                             if k in os.environ} or "default"}
+    if have_onnxruntime():
+        import onnxruntime
+        info["onnxruntime"] = onnxruntime.__version__
+    return info
+
+
+def machine_lines(info: dict) -> List[str]:
+    lines = [f"machine: {info['cpu']} ({info['cores']} cores, {info['system']}); numpy {info['numpy']} "
+             f"(BLAS threads: {info['blas_threads']})"
+             + (f"; onnxruntime {info['onnxruntime']}" if "onnxruntime" in info else "")]
+    lines += [f"C {flags}: {version}" for flags, version in info["compilers"].items()]
+    return lines
+
+
 # -- output ---------------------------------------------------------------------------------
 def _num(x, unit=""):
     if x is None:
@@ -450,6 +478,7 @@ def main(argv=None) -> int:
             if entry.get("description"):
                 row["description"] = entry["description"]
             rows.append(row)
+        info = machine(cflags)
     except (CompileError, UsageError, CBuildError) as e:
         return fail("onnx2src bench", e)
     except RuntimeError as e:  # the generated code failed while running
@@ -459,10 +488,11 @@ def main(argv=None) -> int:
         print(f"onnx2src bench: {e}", file=sys.stderr)
     if args.json:
         out = rows[0] if not args.models else {"models": rows}
-        print(json.dumps(dict(out, cflags=cflags)))
+        print(json.dumps(dict(out, cflags=cflags, machine=info)))
     else:
         print(table(rows, cflags, not args.no_numpy, not args.no_ort and have_onnxruntime(),
                     args.reference))
+        print("\n".join(machine_lines(info)))
     wrong = any("disagrees" in e for e in errors)
     if wrong:
         print("onnx2src bench: FAIL: some generated code gave wrong outputs; its timing is not shown",

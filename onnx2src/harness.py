@@ -42,6 +42,22 @@ def compiler() -> str:
     raise RuntimeError("no C compiler found (set CC)")
 
 
+def split_compiler(flags: Sequence[str]):
+    """(compiler, flags): `["clang", "-O2"]` names its compiler; `["-O2"]` takes compiler()."""
+    flags = list(flags)
+    if flags and not flags[0].startswith("-"):
+        if not shutil.which(flags[0]):
+            raise CBuildError(flags, f"no compiler {flags[0]!r} on PATH")
+        return flags[0], flags[1:]
+    return compiler(), flags
+
+
+def compiler_version(cc: str) -> str:
+    """The first line `cc --version` prints (e.g. "gcc (Debian 12.2.0-14) 12.2.0")."""
+    done = subprocess.run([cc, "--version"], capture_output=True, text=True)
+    return (done.stdout.splitlines() or ["unknown"])[0].strip()
+
+
 class Interface:
     """What a generated `run` takes and returns, read from the compiled graph."""
 
@@ -187,8 +203,10 @@ def load_numpy(text: str, name: str, workdir: str):
 def build_executable(files: Dict[str, str], main_c: str, workdir: str, exe: str = "bench",
                      flags: Sequence[str] = ("-O3",)):
     """Write the generated files and a C `main` into `workdir` and build them into an
-    executable with the standard warnings (not -Werror: the flags are the user's).
+    executable with the standard warnings (not -Werror: the flags are the user's). Flags that
+    start with a word (`clang -O2`) name the compiler, else it is `compiler()`.
     Returns (path, the compiler's warnings); raises CBuildError."""
+    cc, flags = split_compiler(flags)
     for fname, text in files.items():
         with open(os.path.join(workdir, fname), "w") as f:
             f.write(text)
@@ -197,7 +215,7 @@ def build_executable(files: Dict[str, str], main_c: str, workdir: str, exe: str 
         f.write(main_c)
     sources = [os.path.join(workdir, f) for f in sorted(files) if f.endswith(".c")]
     path = os.path.join(workdir, exe)
-    cmd = [compiler(), *[w for w in WARNINGS if w != "-Werror"], *flags,
+    cmd = [cc, *[w for w in WARNINGS if w != "-Werror"], *flags,
            *sources, main_path, "-o", path, "-lm"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:

@@ -3,6 +3,8 @@ structure of bench's numbers. No timing is asserted beyond "positive" (machines 
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -185,6 +187,23 @@ def test_bench_table_and_models_list(capsys, tmp_path):
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["model", "dims", "C"] and "NumPy" not in lines[0]
     assert lines[2].startswith("simple_rnn.onnx") and "batch=1 seq=3" in lines[2]
+
+
+@pytest.mark.skipif(shutil.which("clang") is None or shutil.which("gcc") is None,
+                    reason="the two-compiler bench needs gcc and clang")
+def test_bench_names_its_machine_and_a_compiler_per_column(capsys):
+    """`--cflags "clang -O2"` builds that column with clang; the table ends with the CPU and
+    each column's compiler, and --json carries the same under "machine"."""
+    code, out, err = run(capsys, "bench", RNN, *FAST, "--no-numpy", "--cflags", "gcc -O2", "--cflags", "clang -O2")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "C gcc -O2" in lines[0] and "C clang -O2" in lines[0]
+    assert re.match(r"machine: .+ \(\d+ cores, \w+ \w+\); numpy [\d.]+ \(BLAS threads: ", lines[-3])
+    assert lines[-2].startswith("C gcc -O2: ") and "gcc" in lines[-2]
+    assert lines[-1].startswith("C clang -O2: ") and "clang" in lines[-1]
+    code, out, err = run(capsys, "bench", RNN, *FAST, "--no-numpy", "--json", "--cflags", "clang -O1")
+    info = json.loads(out)["machine"]
+    assert info["cores"] >= 1 and info["cpu"] and "clang" in info["compilers"]["clang -O1"]
 
 
 def test_bench_refuses_to_time_wrong_code(capsys, monkeypatch):
