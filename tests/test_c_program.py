@@ -73,8 +73,8 @@ class Generated:
         written = compile_model(self.path, "c", str(outdir), name)
         self.sources = sorted(p for f, p in written.items() if f.endswith(".c"))
         self.header = open(os.path.join(str(outdir), f"{name}.h")).read()
-        self.ndims = len(re.search(rf"^int {name}_run\(([^)]*)\)", self.header, re.M)
-                         .group(1).split("int64_t")) - 1
+        params = re.search(rf"^int {name}_run\(([^)]*)\)", self.header, re.M).group(1).split(", ")
+        self.ndims = sum(1 for p in params if re.fullmatch(r"int64_t \w+", p))  # not int64_t *outputs
 
     def call_c(self, dims, inputs, outputs):
         """C statements: read the inputs from `fin`, call NAME_run, write the outputs to `fout`.

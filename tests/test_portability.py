@@ -20,9 +20,8 @@ from test_exports import HERE, random_inputs
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
 # (file, dim sizes): the seeds, recurrent exports of both exporters, and op exports with
-# Conv / BatchNorm / pooling / LayerNorm / Pad / CumSum / the activation zoo. (The torch.where
-# exports are left out: their ReduceMean divides by an int64 count, a -Wconversion warning of
-# templates/c/reduce.c.j2.)
+# Conv / BatchNorm / pooling / LayerNorm / Pad / CumSum / the activation zoo / torch.where with a
+# ReduceMean.
 MODELS = [(os.path.join(SAMPLES, "simple_lstm.onnx"), {"batch": 2, "seq": 5}),
           (os.path.join(SAMPLES, "simple_gru.onnx"), {"batch": 3, "seq": 4}),
           (os.path.join(SAMPLES, "simple_rnn.onnx"), {"batch": 1, "seq": 6}),
@@ -33,7 +32,9 @@ MODELS = [(os.path.join(SAMPLES, "simple_lstm.onnx"), {"batch": 2, "seq": 5}),
           (os.path.join(HERE, "ops", "resnet_dy.onnx"), {"batch": 2}),
           (os.path.join(HERE, "ops", "pad_conv_acts_dy.onnx"), {"batch": 3, "height": 4, "width": 9}),
           (os.path.join(HERE, "ops", "audio_frontend_ts17.onnx"), {"batch": 2, "time": 5}),
-          (os.path.join(HERE, "ops", "ln_gru_dy.onnx"), {"batch": 2, "seq": 5})]
+          (os.path.join(HERE, "ops", "ln_gru_dy.onnx"), {"batch": 2, "seq": 5}),
+          (os.path.join(HERE, "ops", "where_global_ts17.onnx"), {"batch": 3}),
+          (os.path.join(HERE, "ops", "where_cond_dy.onnx"), {"batch": 2})]
 IDS = [os.path.basename(f)[:-5] for f, _ in MODELS]
 
 STRICT = ["-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wdouble-promotion", "-Wconversion"]

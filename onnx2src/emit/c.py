@@ -16,8 +16,12 @@ from .naming import c_namer, comment, node_comment, pinned, quoted, sentence
 
 BY_NAME = {d.name: d for d in DTYPES}
 
-LIBM = {"float": {f: f + "f" for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")},
-        "double": {f: f for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")}}
+# libm's functions; those a target usually has as one instruction through the compiler's built-in,
+# which stays one instruction under -ffreestanding or -fno-builtin (O2S_BUILTIN: prelude.c)
+INSTRUCTIONS = ("fabs", "fmin", "fmax")
+LIBM = {t: {f: (f"O2S_BUILTIN({f}{s})" if f in INSTRUCTIONS else f + s)
+            for f in ("exp", "tanh", "log", "log1p", "fabs", "fmin", "fmax")}
+        for t, s in (("float", "f"), ("double", ""))}
 
 # Activations of RNN/LSTM/GRU, written over a variable {x}.
 ACTIVATIONS = {
