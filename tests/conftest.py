@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from onnx2src import CompileError, frontend, generate
+from onnx2src import CompileError, frontend, generate, passes
 from onnx2src.harness import CModel, Interface, load_numpy
 
 os.environ.setdefault("ONNX2SRC_CHECK_IR", "1")
@@ -113,3 +113,32 @@ def check_node_case(case, target, workdir, refused=False):
     run = build(path, target, workdir / target)
     for inputs, expected in case_data(case):
         assert_close(run(*inputs), expected, case.name)
+
+
+# -- streaming: the time axes the analysis finds, and chunked runs joined ----------------------
+
+def stream_plan(path):
+    """graph.stream as the pipeline leaves it before lowering."""
+    graph = frontend.load(path)
+    graph.bounds = {}
+    for p in passes.PIPELINE:
+        if p is passes.lower:
+            return graph.stream
+        p.run(graph)
+
+
+def chunked(step, plan, names, inputs, sizes):
+    """Run `step` chunk by chunk; join the per-step outputs, keep the last chunk's others."""
+    axes_in = [plan.inputs[n] for n in names["in"]]
+    results, start = [], 0
+    for size in sizes:
+        part = [x if axis is None else np.take(x, range(start, start + size), axis=axis)
+                for x, axis in zip(inputs, axes_in)]
+        results.append(step(*part))
+        start += size
+    joined = []
+    for k, name in enumerate(names["out"]):
+        axis = plan.outputs[name]
+        joined.append(np.concatenate([r[k] for r in results], axis=axis) if isinstance(axis, int)
+                      else results[-1][k])
+    return joined

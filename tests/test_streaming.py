@@ -11,8 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_close, build, ort_run
-from onnx2src import frontend, generate, passes
+from conftest import assert_close, build, chunked, ort_run, stream_plan
+from onnx2src import frontend, generate
 from onnx2src.harness import CStream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,16 +20,6 @@ MODELS = sorted(glob.glob(os.path.join(ROOT, "samples", "*.onnx")) +
                 glob.glob(os.path.join(ROOT, "tests", "exports", "*.onnx")) +
                 glob.glob(os.path.join(ROOT, "tests", "exports", "stream", "*.onnx")))
 BATCH, STEPS = 2, 9
-
-
-def stream_plan(path):
-    """graph.stream as the pipeline leaves it before lowering."""
-    graph = frontend.load(path)
-    graph.bounds = {}
-    for p in passes.PIPELINE:
-        if p is passes.lower:
-            return graph.stream
-        p.run(graph)
 
 
 def inputs_for(path, plan, rng):
@@ -49,23 +39,6 @@ def splits(rng):
     for _ in range(2):
         cuts = sorted(rng.choice(np.arange(1, STEPS), size=rng.integers(1, 4), replace=False))
         yield list(np.diff([0, *cuts, STEPS]))
-
-
-def chunked(step, plan, names, inputs, sizes):
-    """Run `step` chunk by chunk; join the per-step outputs, keep the last chunk's others."""
-    axes_in = [plan.inputs[n] for n in names["in"]]
-    results, start = [], 0
-    for size in sizes:
-        part = [x if axis is None else np.take(x, range(start, start + size), axis=axis)
-                for x, axis in zip(inputs, axes_in)]
-        results.append(step(*part))
-        start += size
-    joined = []
-    for k, name in enumerate(names["out"]):
-        axis = plan.outputs[name]
-        joined.append(np.concatenate([r[k] for r in results], axis=axis) if isinstance(axis, int)
-                      else results[-1][k])
-    return joined
 
 
 PLANS = {os.path.basename(p): stream_plan(p) for p in MODELS}
