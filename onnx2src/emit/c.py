@@ -191,7 +191,7 @@ class Source:
     def ctx_Softmax(self, node):
         a, dtype = node.attrs, node.outputs[0].dtype
         return {"outer": self.dim(a["outer"]), "n": self.dim(a["n"]), "inner": self.dim(a["inner"]),
-                **LIBM["float" if dtype.name == "float" else "double"]}
+                **self.functions(dtype)}  # float: our exp (vectorizable, no errno)
 
     def ctx_Gather(self, node):
         data, indices = node.inputs
