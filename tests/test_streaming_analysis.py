@@ -380,7 +380,8 @@ def stateful(model, graph):
     starts = {}
     for k, node in enumerate([n for n in g.node if n.op_type in RECURRENT]):
         ir_node = analyzed[node.name]
-        layout, hidden = ir_node.attrs.get("layout", 0), ir_node.input(2).shape[2]
+        layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+        hidden = ir_node.input(2).shape[2]
         lstm = node.op_type == "LSTM"
         node.input.extend([""] * ((7 if lstm else 6) - len(node.input)))
         node.output.extend([""] * ((3 if lstm else 2) - len(node.output)))
