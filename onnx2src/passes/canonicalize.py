@@ -13,6 +13,11 @@ Layout: a batch_first nn.LSTM / GRU / RNN exports as X [B, T, I] → Transpose �
 [B, T, D*H]. The emitters run layout 1 (X [B, T, I], Y [B, T, D, H], states [B, D, H])
 natively, so those Transposes are copies the rewrite in `fold_layout` removes.
 
+Last step: `out, _ = lstm(x); fc(out[:, -1])` exports as Y (every step, [T, D, B, H] or [B, T,
+D, H]) → Squeeze / Reshape / Transpose → Gather (or Slice) of the last step. For a forward
+recurrence without sequence_lens that last step is Y_h, so `last_step_from_state` reads Y_h
+instead and drops Y: its buffer grows with the sequence bound, Y_h does not.
+
 Runs after constant folding; dead-code elimination then removes what nothing reads anymore.
 """
 from typing import Dict, List, Optional, Sequence
@@ -21,7 +26,7 @@ import numpy as np
 
 from ..dims import Dim, nonneg, product
 from ..ir import INT64, Branch, Node, Value
-from ..ops import lookup
+from ..ops import axis_of, lookup, slice as slice_op
 from ..ops.recurrent import GATES
 
 STATES = (5, 6)  # initial_h, initial_c
@@ -32,7 +37,8 @@ KEEP_ZEROS = {"Expand", "Tile", "Slice", "Split", "Gather", "Reshape", "Squeeze"
 
 def run(graph) -> bool:
     changed = drop_zero_states(graph)
-    return fold_layout(graph) or changed
+    changed = fold_layout(graph) or changed
+    return last_step_from_state(graph) or changed
 
 
 def drop_zero_states(graph) -> bool:
@@ -205,6 +211,31 @@ VERSIONS = {"Transpose": 13, "Reshape": 14, "Shape": 13, "Gather": 13, "Identity
 LAYOUT_VERSION = 14  # the first version of RNN / GRU / LSTM with the layout attribute
 
 
+def _taken_names(graph) -> set:
+    """Every node and value name in the graph, its If branches included."""
+    everything = [m for n in graph.nodes for m in _nested(n)]
+    names = {v.name for n in everything for v in n.inputs + n.outputs if v is not None}
+    return names | {v.name for v in graph.inputs + graph.outputs} | {n.name for n in everything}
+
+
+def _fresh(names: set, name: str) -> str:
+    """`name`, or `name_2`, `name_3`... : the first not in `names` (which then holds it)."""
+    base, k = name, 1
+    while name in names:
+        k += 1
+        name = f"{base}_{k}"
+    names.add(name)
+    return name
+
+
+def _shape_value(name: str, dims) -> Value:
+    """A constant shape (Reshape's input 1), of ints or symbolic sizes."""
+    data = np.array(list(dims), dtype=object)
+    if all(isinstance(d, int) for d in dims):
+        data = data.astype(np.int64)
+    return Value(name, INT64, (len(dims),), data)
+
+
 class _Rewrite:
     """One group of recurrences moved to layout 1, built beside the graph: `slots` maps an
     original node to the nodes taking its place, and the graph changes only if `nodes()` is
@@ -218,9 +249,7 @@ class _Rewrite:
         for node in graph.nodes:
             for v in {id(v): v for v in _reads(node)}.values():
                 self.readers.setdefault(id(v), []).append(node)
-        everything = [m for n in graph.nodes for m in _nested(n)]
-        self.names = {v.name for n in everything for v in n.inputs + n.outputs if v is not None}
-        self.names |= {v.name for v in graph.inputs + graph.outputs} | {n.name for n in everything}
+        self.names = _taken_names(graph)
         self.slots: Dict[int, List[Node]] = {}
         self.moved: Dict[int, tuple] = {}
         self.made: Dict[int, Value] = {}     # values the new nodes produce
@@ -242,12 +271,7 @@ class _Rewrite:
     # -- building blocks ----------------------------------------------------------------------------
 
     def _fresh(self, name: str) -> str:
-        base, k = name, 1
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return _fresh(self.names, name)
 
     def _node(self, op, slot, inputs, out: Optional[Value] = None, like: Optional[Value] = None,
               **attrs) -> Value:
@@ -268,10 +292,7 @@ class _Rewrite:
         lookup(node).infer(node, self.graph)
 
     def _shape_value(self, stem, dims) -> Value:
-        data = np.array(list(dims), dtype=object)
-        if all(isinstance(d, int) for d in dims):
-            data = data.astype(np.int64)
-        return Value(self._fresh(f"{stem.name}_shape"), INT64, (len(dims),), data)
+        return _shape_value(self._fresh(f"{stem.name}_shape"), dims)
 
     def _permute(self, src, perm, slot, out: Optional[Value] = None) -> Value:
         """transpose(src, perm), as a Reshape when only axes of size 1 move."""
@@ -367,3 +388,150 @@ class _Rewrite:
         for i, (old, moved) in enumerate(zip(rec.outputs, outputs)):
             if old is not None:  # Y [T, D, B, H] from [B, T, D, H]; Y_h, Y_c [D, B, H] from [B, D, H]
                 self._move(old, moved, [1, 2, 0, 3] if i == 0 else [1, 0, 2])
+
+
+# -- a head on the last step ---------------------------------------------------------------------------
+
+def last_step_from_state(graph) -> bool:
+    """A forward recurrence without sequence_lens whose Y is read only for its last step gives
+    that step as Y_h instead, and no Y. Y is followed through Transposes and reshapes that keep
+    its time axis an axis of its own (the element at step t of the input is the one at step t of
+    the output) down to readers taking the last step: Gather of index -1 or T - 1 along the time
+    axis, or Slice [T - 1:T] of it (and the whole of every other axis). Each such reader is
+    replaced by the same Transposes and reshapes on Y_h, which has no time axis, ending in its
+    own output value and shape; the Transposes and reshapes between Y and the readers go. When
+    Y has any other reader, is a graph output or runs under a guard, the recurrence stays as it
+    was: so does a reverse or bidirectional one (a reverse direction's last step is its first
+    output, not its final state). Readers no graph output needs don't count, and go."""
+    live = _live(graph)
+    readers: Dict[int, List[Node]] = {}
+    for node in graph.nodes:
+        for v in {id(v): v for v in _reads(node)}.values():
+            if id(node) in live:
+                readers.setdefault(id(v), []).append(node)
+    outputs = {id(v) for v in graph.outputs}
+    names, changed = _taken_names(graph), False
+    for rec in [n for n in graph.nodes if n.op_type in GATES]:
+        y = rec.output(0)
+        if (y is None or id(rec) not in live or rec.attrs.get("direction", "forward") != "forward"
+                or rec.input(4) is not None or rec.attrs.get("guard")):
+            continue
+        heads, views = [], []
+        time = 1 if rec.attrs.get("layout", 0) else 0
+        if not _last_step_heads(y, time, [], readers, outputs, heads, views) or not heads:
+            continue
+        if rec.output(1) is None:
+            rec.outputs = list(rec.outputs) + [None] * (2 - len(rec.outputs))
+            rec.outputs[1] = Value(_fresh(names, f"{y.name}_last"))
+        rec.outputs[0] = None
+        lookup(rec).infer(rec, graph)
+        replaced = {id(head): _from_state(rec.output(1), path, head, graph, names) for head, path in heads}
+        live.update(id(m) for nodes in replaced.values() for m in nodes)
+        live.difference_update(id(v) for v in views)
+        graph.nodes = [m for n in graph.nodes for m in replaced.get(id(n), [n])]
+        changed = True
+    if changed:  # nodes no output needs may still read a Y no longer made (dead-code elimination's job, early)
+        graph.nodes = [n for n in graph.nodes if id(n) in live]
+    return changed
+
+
+def _live(graph) -> set:
+    """The ids of the nodes some graph output needs."""
+    needed, live = {id(v) for v in graph.outputs}, set()
+    for node in reversed(graph.nodes):
+        if any(v is not None and id(v) in needed for v in node.outputs):
+            live.add(id(node))
+            needed.update(id(v) for v in _reads(node))
+    return live
+
+
+def _last_step_heads(v, axis, path, readers, outputs, heads, views) -> bool:
+    """Whether every reader of v (whose time axis is `axis`) takes only its last step, directly
+    or through Transposes and reshapes. Collects those readers in `heads` as (node, path), path
+    being the steps ("Transpose", perm) / ("Reshape", shape) that make the reader's input, less
+    its time axis, from the last step of the recurrence's Y; the Transposes and reshapes go to
+    `views`."""
+    if id(v) in outputs:
+        return False
+    for reader in readers.get(id(v), []):
+        if (reader.attrs.get("guard") or reader.input(0) is not v or len(reader.outputs) != 1
+                or sum(x is v for x in _reads(reader)) != 1):
+            return False
+        out = reader.output(0)
+        if reader.op_type == "Transpose":
+            perm = _perm_of(reader)
+            step, after = ("Transpose", [p - (p > axis) for p in perm if p != axis]), perm.index(axis)
+        elif reader.op_type in VIEWS and (after := _time_axis_after(v.shape, axis, out.shape)) is not None:
+            step = ("Reshape", out.shape[:after] + out.shape[after + 1:])
+        elif _takes_last(reader, v, axis):
+            heads.append((reader, path))
+            continue
+        else:
+            return False
+        views.append(reader)
+        if not _last_step_heads(out, after, path + [step], readers, outputs, heads, views):
+            return False
+    return True
+
+
+def _time_axis_after(shape, axis, out) -> Optional[int]:
+    """The axis of a reshape of `shape` to `out` holding the steps of axis `axis` one for one
+    (the same size, after axes of the same total size), or None when the reshape mixes them
+    with other axes."""
+    before = product(shape[:axis])
+    for a, d in enumerate(out):
+        if d == shape[axis] and product(out[:a]) == before:
+            return a
+    return None
+
+
+def _takes_last(node, v, axis) -> bool:
+    """Whether the node's output is the last step of v along axis `axis`, everything else
+    whole: Gather of one index -1 or T - 1, or Slice [T - 1:T] with step 1."""
+    steps = v.shape[axis]
+    if node.op_type == "Gather":
+        indices = node.input(1)
+        if axis_of(node, node.attrs.get("axis", 0), v.rank) != axis or indices.data is None or indices.data.size != 1:
+            return False
+        index = indices.data.reshape(-1)[0]
+        index = index if isinstance(index, Dim) else int(index)
+        return index == steps - 1 or (isinstance(index, int) and index == -1)
+    if node.op_type == "Slice" and slice_op.is_static(node):
+        bounds = slice_op.per_axis(node, v.shape)[0]
+        want = [(steps - 1, steps, 1) if a == axis else (0, d, 1) for a, d in enumerate(v.shape)]
+        return all(b == w for got, expected in zip(bounds, want) for b, w in zip(got, expected))
+    return False
+
+
+def _from_state(state, path, head, graph, names) -> List[Node]:
+    """The nodes giving the head's output from `state` (Y_h: the last step of Y, less its time
+    axis) through `path`: consecutive reshapes, and Transposes that move only axes of size 1,
+    are one Reshape; the last node writes the head's output."""
+    nodes, shape = [], state.shape
+
+    def make(op, inputs, out, **attrs):
+        node = Node(op, _fresh(names, f"{head.name}_{op}"), inputs, [out], attrs, VERSIONS[op])
+        lookup(node).infer(node, graph)
+        nodes.append(node)
+        return out
+
+    def reshaped(src, shape, out=None):
+        if tuple(src.shape) == tuple(shape) and out is None:
+            return src
+        if tuple(src.shape) == tuple(shape):
+            return make("Identity", [src], out)
+        out = out or Value(_fresh(names, f"{state.name}_reshaped"))
+        return make("Reshape", [src, _shape_value(_fresh(names, f"{out.name}_shape"), shape)], out, allowzero=1)
+
+    src = state
+    for op, arg in path:
+        if op == "Reshape":
+            shape = tuple(arg)
+            continue
+        big = [p for p in arg if not _unit(shape[p])]
+        if big != sorted(big):
+            src = reshaped(src, shape)
+            src = make("Transpose", [src], Value(_fresh(names, f"{state.name}_transposed")), perm=list(arg))
+        shape = tuple(shape[p] for p in arg)
+    reshaped(src, head.output(0).shape, head.output(0))
+    return nodes
