@@ -1,4 +1,4 @@
-"""A head on the last step reads the recurrence's Y_h instead of its whole Y (passes/canonicalize.py,
+"""A head on the last step reads the recurrence's Y_h instead of its whole Y (passes/last_step.py,
 last_step_from_state): every PyTorch export and bench model still matches onnxruntime in both
 targets; in the unidirectional last-step-head ones the top recurrence computes no Y, so a one-layer
 model's C arena stops growing with the sequence bound; the streaming verdicts are the same with the
@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import assert_close, build, ort_run, stream_plan
 from onnx2src import frontend, generate, passes
 from onnx2src.ops.recurrent import STEP_BLOCK
-from onnx2src.passes import canonicalize
+from onnx2src.passes import last_step as last_step_pass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPORTS = os.path.join(ROOT, "tests", "exports")
@@ -127,7 +127,7 @@ def test_bench_lstm_arena(monkeypatch):
     """The bench LSTM(32, 64) + Linear: Y [seq, 64] floats were almost all of the arena."""
     path = os.path.join(BENCH, "lstm_i32_h64.onnx")
     after = {seq: arena(path, seq) for seq in (128, 1024)}
-    monkeypatch.setattr(canonicalize, "last_step_from_state", lambda graph: False)
+    monkeypatch.setattr(last_step_pass, "run", lambda graph: False)
     before = {seq: arena(path, seq) for seq in (128, 1024)}
     print("lstm_i32_h64 static arena, before → after: "
           + ", ".join(f"seq <= {s}: {before[s]:,} → {after[s]:,} bytes" for s in before))
@@ -138,7 +138,7 @@ def test_bench_lstm_arena(monkeypatch):
 @pytest.mark.parametrize("path", MODELS, ids=[name(p) for p in MODELS])
 def test_streaming_verdict_unchanged(path, monkeypatch):
     with_rewrite = stream_plan(path)
-    monkeypatch.setattr(canonicalize, "last_step_from_state", lambda graph: False)
+    monkeypatch.setattr(last_step_pass, "run", lambda graph: False)
     assert with_rewrite == stream_plan(path)
 
 

@@ -1,4 +1,4 @@
-"""The Transposes around a batch-first recurrence fold into its layout (passes/canonicalize.py,
+"""The Transposes around a batch-first recurrence fold into its layout (passes/fold_layout.py,
 fold_layout): every PyTorch export still matches onnxruntime in both targets, the batch-first
 LSTM / GRU exports of both exporters keep no Transpose around their recurrences (which run in
 layout 1), and hand-built graphs whose moved values have readers needing the old layout stay

@@ -1,5 +1,5 @@
 """The streaming analysis (passes/streaming.py, the ops' `stream` rules) and the canonicalization
-of zero initial states (passes/canonicalize.py).
+of zero initial states (passes/zero_states.py).
 
 Verdicts are checked on the PyTorch exports (expected verdicts derived from their manifest), the
 samples and small hand-built models covering each rule and each refusal. Every model called
