@@ -1,14 +1,15 @@
 """onnx2src: compile an ONNX model to self-contained NumPy or C99 source.
 
-The pipeline, in order: frontend.load → passes.PIPELINE (shape inference, constant folding,
+The pipeline, in order: frontend.read → passes.PIPELINE (shape inference, constant folding,
 canonicalization, the streaming analysis, dead-code elimination, lowering) → the target's own
 passes (C: weight packing, memory planning) → emit.<target>.emit.
-`compile_model` runs it and writes the files; `generate` returns them as text.
+`generate` runs it and returns the files as text, each headed by its provenance (see
+provenance.py); `compile_model` writes them; `stale_files` compares them with a folder.
 """
 __version__ = "0.1.0"
 
 import os
-import tempfile
+import secrets
 from typing import Dict, Mapping, Optional
 
 from .ir import CompileError, InternalError
@@ -30,8 +31,11 @@ def generate(path: str, target: str, name: Optional[str] = None,
     pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
     `fixed_dims` fixes symbolic dims to sizes ({"samples": 576}). `stream` requires the step API
     (a CompileError says why a model can't have it). A `summary` dict receives the C target's
-    memory: weight_bytes, arena_bytes and the bounds they are computed at."""
-    from . import frontend, passes
+    memory: weight_bytes, arena_bytes and the bounds they are computed at. Every file starts
+    with a comment naming onnx2src's version, the model file and its external-data files with
+    their SHA-256, the opsets and the options that change the output: the same inputs give the
+    same bytes wherever the model is."""
+    from . import frontend, passes, provenance
     from .emit import naming
 
     if target not in TARGETS:
@@ -41,7 +45,8 @@ def generate(path: str, target: str, name: Optional[str] = None,
     problem = naming.module_name_problem(name, target)
     if problem:
         raise CompileError(f"--name {name!r} can't be used: {problem}")
-    graph = frontend.load(path)
+    model, data_files = frontend.read(path)
+    graph = frontend.from_model(model)
     frontend.pin(graph, consts or {}, fixed_dims)
     graph.bounds = _bounds(graph, max_dims or {})  # the rest are filled by plan_memory
     passes.run_all(graph, target, check=check_ir)
@@ -49,9 +54,13 @@ def generate(path: str, target: str, name: Optional[str] = None,
         raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
     if target == "numpy":
         from .emit import numpy as emitter
-        return emitter.emit(graph, name, os.path.basename(path))
-    from .emit import c as emitter
-    return emitter.emit(graph, name, os.path.basename(path), approximate, summary)
+        files = emitter.emit(graph, name, os.path.basename(path))
+    else:
+        from .emit import c as emitter
+        files = emitter.emit(graph, name, os.path.basename(path), approximate, summary)
+    options = provenance.options(target, name, max_dims or {}, approximate, graph.pinned, fixed_dims or {})
+    opsets = {o.domain: o.version for o in model.opset_import}
+    return provenance.stamp(files, provenance.lines(path, data_files, opsets, options))
 
 
 def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
@@ -60,7 +69,8 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
                   consts: Optional[Mapping[str, str]] = None,
                   fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
                   summary: Optional[dict] = None) -> Dict[str, str]:
-    """Generate and write the files into `outdir`, all or none; returns {file name: path}."""
+    """Generate and write the files into `outdir`, all or none, with the mode a new file gets
+    under the umask; returns {file name: path}."""
     files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts,
                      fixed_dims=fixed_dims, stream=stream, summary=summary)
     try:
@@ -70,10 +80,11 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
     staged = {}
     try:
         for fname, text in files.items():
-            fd, tmp = tempfile.mkstemp(prefix="." + fname, dir=outdir)
+            tmp = os.path.join(outdir, f".{fname}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+            staged[fname] = tmp
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
                 f.write(text)
-            staged[fname] = tmp
         written = {}
         for fname, tmp in staged.items():
             os.replace(tmp, os.path.join(outdir, fname))
@@ -85,6 +96,29 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
         for tmp in staged.values():
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def stale_files(files: Mapping[str, str], outdir: str) -> Dict[str, str]:
+    """{path: why} for each of `files` ({file name: text}, as `generate` returns them) that
+    `outdir` lacks ("missing") or holds with other bytes ("stale from line N"); empty when
+    `outdir` is up to date. Reads only; files of `outdir` not in `files` are not looked at."""
+    problems = {}
+    for fname, text in files.items():
+        path = os.path.join(outdir, fname)
+        try:
+            with open(path, "rb") as f:
+                found = f.read()
+        except FileNotFoundError:
+            problems[path] = "missing"
+            continue
+        except OSError as e:
+            raise CompileError(f"cannot read {path}: {e.strerror}")
+        expected = text.encode("utf-8")
+        if found != expected:
+            line = next((i for i, (a, b) in enumerate(zip(found.split(b"\n"), expected.split(b"\n")))
+                         if a != b), min(found.count(b"\n"), expected.count(b"\n")))
+            problems[path] = f"stale from line {line + 1}"
+    return problems
 
 
 def _bounds(graph, max_dims: Mapping[str, int]) -> Dict[str, int]:

@@ -1,4 +1,6 @@
-"""Command line: argparse only; every flag maps to a compile_model() option.
+"""Command line: argparse only; every flag maps to a compile_model() option, but --check
+(generate in memory and compare with -o DIR: exit 0 if it is up to date, else 1 with one line
+per stale or missing file; it never writes) and --cmake-dir (print the CMake package's folder).
 
 Errors print one line on stderr and exit with status 2, with no traceback and no files written;
 a failed IR check (--check-ir: a bug in onnx2src, not in the model) prints one line, exits 3.
@@ -6,9 +8,13 @@ a failed IR check (--check-ir: a bug in onnx2src, not in the model) prints one l
 verify.main and bench.main, so `onnx2src MODEL --target ...` keeps its exact form.
 """
 import argparse
+import os
 import sys
 
-from . import DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, CompileError, InternalError, __version__, compile_model
+from . import (DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, CompileError, InternalError, __version__,
+               compile_model, generate, stale_files)
+
+CMAKE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cmake")
 
 
 def _max_dim(text: str):
@@ -25,8 +31,25 @@ def const_arg(text: str):
     return name, value
 
 
+class CMakeDir(argparse.Action):
+    """--cmake-dir: print the folder of the CMake package config and exit, as --version does."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if not os.path.isfile(os.path.join(CMAKE_DIR, "onnx2src-config.cmake")):
+            parser.exit(2, f"{parser.prog}: error: this installation lacks {CMAKE_DIR}/onnx2src-config.cmake\n")
+        print(CMAKE_DIR)
+        parser.exit(0)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2 (the CLI contract)."""
+    """argparse, but a usage error is one line on stderr and exit status 2 (the CLI contract),
+    and no abbreviated options (`--check` must never be read as `--check-ir`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -46,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="the .onnx file (external weights are read from beside it)")
     p.add_argument("--target", choices=TARGETS, required=True, help="c: NAME.h + NAME.c; numpy: NAME.py")
     p.add_argument("-o", "--outdir", default=".", help="where to write the files (default: .)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing: exit 0 if OUTDIR holds exactly what would be written, else "
+                        "1 with one line per stale or missing file (for vendored code in CI)")
     p.add_argument("--name", help="module / symbol prefix (default: the model file's stem)")
     p.add_argument("--max-dim", type=_max_dim, action="append", default=[], metavar="DIM=N",
                    help=f"bound of a symbolic dim in the C target (default {DEFAULT_MAX_DIM}, but "
@@ -66,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
                    help="check the compiler's intermediate representation after every pass "
                         "(a failed check is a bug in onnx2src: exit status 3)")
     p.add_argument("--version", action="version", version=f"onnx2src {__version__}")
+    p.add_argument("--cmake-dir", action=CMakeDir,
+                   help="print the folder of onnx2src's CMake package (for -Donnx2src_DIR=) and exit")
     return p
 
 
@@ -90,10 +118,16 @@ def main(argv=None) -> int:
         return sub(argv[1:])
     args = parser().parse_args(argv)
     summary = {}
+    options = dict(name=args.name, max_dims=dict(args.max_dim), approximate=args.approx_activations,
+                   check_ir=args.check_ir, consts=dict(args.const), fixed_dims=dict(args.fix_dim),
+                   stream=args.stream)
     try:
-        written = compile_model(args.model, args.target, args.outdir, args.name, dict(args.max_dim),
-                                args.approx_activations, check_ir=args.check_ir, consts=dict(args.const),
-                                fixed_dims=dict(args.fix_dim), stream=args.stream, summary=summary)
+        if args.check:
+            stale = stale_files(generate(args.model, args.target, **options), args.outdir)
+            for path, why in stale.items():
+                print(f"{path}: {why}")
+            return 1 if stale else 0
+        written = compile_model(args.model, args.target, args.outdir, summary=summary, **options)
     except CompileError as e:
         return fail("onnx2src", e)
     except InternalError as e:

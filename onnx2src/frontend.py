@@ -2,7 +2,8 @@
 
 It checks what can be checked before any pass runs (opset range, data types, subgraphs), reads
 initializers into constant values and gives every node a stable name, so that error messages
-and the comments in generated code can point at the node the user knows.
+and the comments in generated code can point at the node the user knows. `read` also names the
+external-data files the model was read from, which the provenance header hashes.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Dict, Mapping
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
 
 from .dims import Dim
 from .ir import Branch, CompileError, Graph, Node, Value, dtype_from_onnx
@@ -23,13 +25,39 @@ MIN_OPSET = 7
 
 
 def load(path: str) -> Graph:
+    return from_model(read(path)[0])
+
+
+def read(path: str):
+    """(the model at `path` with its external data loaded, the external-data files it read):
+    those are named as the model names them, relative to its folder, sorted."""
     if not os.path.isfile(path):
         raise CompileError(f"no such model file: {path}")
     try:
-        model = onnx.load(path, load_external_data=True)
+        model = onnx.load(path, load_external_data=False)
+        files = data_files(model)
+        load_external_data_for_model(model, os.path.dirname(path))
     except Exception as e:  # protobuf and external-data errors come in many types
         raise CompileError(f"cannot read {path} as an ONNX model: {_one_line(e)}")
-    return from_model(model)
+    return model, files
+
+
+def data_files(model: onnx.ModelProto):
+    """The external-data files a model loaded without its external data names, as it names
+    them (relative to its folder), sorted."""
+    return sorted({ExternalDataInfo(t).location for g in [model.graph, *model.functions]
+                   for t in _tensors(g) if uses_external_data(t)})
+
+
+def _tensors(g):
+    """Every tensor of a graph or function that can hold external data: initializers and
+    attribute tensors, subgraphs' included (those onnx.load reads external data for)."""
+    yield from getattr(g, "initializer", ())  # a FunctionProto has none
+    for node in g.node:
+        for a in node.attribute:
+            yield from ([a.t] if a.HasField("t") else []) + list(a.tensors)
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _tensors(sub)
 
 
 def from_model(model: onnx.ModelProto) -> Graph:

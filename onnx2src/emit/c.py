@@ -4,7 +4,6 @@ Python names every buffer, renders dims and strides as C expressions and builds 
 expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the files'
 skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
-from .. import __version__
 from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES
 from ..loops import Nest
@@ -323,7 +322,7 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None)
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
-    common = dict(name=name, upper=upper, version=__version__, source=comment(source), dims=dims, params=params,
+    common = dict(name=name, upper=upper, source=comment(source), dims=dims, params=params,
                   pinned=pinned(graph), stream=stream, inputs=inputs, outputs=outputs, errors=ERRORS,
                   arena_bytes=arena_bytes, weight_bytes=weight_bytes, workspace_align=WORKSPACE_ALIGN)
     if summary is not None:

@@ -5,7 +5,6 @@ templates/numpy/<op>.py.j2, and the module skeleton in templates/numpy/module.py
 """
 import numpy as np
 
-from .. import __version__
 from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
 from ..ir import Value
@@ -212,7 +211,7 @@ def emit(graph, name: str, source: str):
                    lambda guard: "if " + " and ".join(("" if c.holds else "not ") + m.value(c.value)
                                                       for c in guard) + ":")
     text = env.get_template("numpy/module.py.j2").render(
-        name=name, version=__version__, source=comment(source), inputs=inputs, outputs=outputs,
+        name=name, source=comment(source), inputs=inputs, outputs=outputs,
         pinned=pinned(graph), stream=stream,
         weights=m.weights, helpers=m.helpers, body=body,
         dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s))} for s in graph.symbols()])
