@@ -1,0 +1,31 @@
+# The version check of find_package(onnx2src <version> CONFIG): the version is read from the
+# package's own __init__.py, so this file never needs a release edit. A request is met by the same
+# major version no older than it (before 1.0: the same minor version).
+file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/../__init__.py" _onnx2src_version_line
+     REGEX "^__version__ = \"[^\"]+\"" LIMIT_COUNT 1)
+string(REGEX REPLACE "^__version__ = \"([^\"]+)\".*" "\\1" PACKAGE_VERSION "${_onnx2src_version_line}")
+unset(_onnx2src_version_line)
+
+set(PACKAGE_VERSION_COMPATIBLE FALSE)
+set(PACKAGE_VERSION_EXACT FALSE)
+if(PACKAGE_FIND_VERSION)
+  if(PACKAGE_VERSION VERSION_EQUAL PACKAGE_FIND_VERSION)
+    set(PACKAGE_VERSION_EXACT TRUE)
+  endif()
+  string(REGEX MATCH "^[0-9]+" _onnx2src_major "${PACKAGE_VERSION}")
+  if(_onnx2src_major STREQUAL "0")
+    string(REGEX MATCH "^[0-9]+\\.[0-9]+" _onnx2src_series "${PACKAGE_VERSION}")
+    string(REGEX MATCH "^[0-9]+\\.[0-9]+" _onnx2src_wanted "${PACKAGE_FIND_VERSION}.0")
+  else()
+    set(_onnx2src_series "${_onnx2src_major}")
+    set(_onnx2src_wanted "${PACKAGE_FIND_VERSION_MAJOR}")
+  endif()
+  if(_onnx2src_series STREQUAL _onnx2src_wanted AND NOT PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
+    set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  endif()
+  unset(_onnx2src_major)
+  unset(_onnx2src_series)
+  unset(_onnx2src_wanted)
+else()
+  set(PACKAGE_VERSION_COMPATIBLE TRUE)
+endif()
