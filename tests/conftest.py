@@ -115,7 +115,16 @@ def check_node_case(case, target, workdir, refused=False):
         assert_close(run(*inputs), expected, case.name)
 
 
-# -- streaming: the time axes the analysis finds, and chunked runs joined ----------------------
+# -- the compiled graph; streaming: the time axes the analysis finds, chunked runs joined -------
+
+def lowered(path):
+    """The graph after the whole pipeline (the IR the emitters read)."""
+    graph = frontend.load(path)
+    graph.bounds = {}
+    for p in passes.PIPELINE:
+        p.run(graph)
+    return graph
+
 
 def stream_plan(path):
     """graph.stream as the pipeline leaves it before lowering."""

@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_close, build, ort_run, stream_plan
+from conftest import assert_close, build, lowered, ort_run, stream_plan
 from onnx2src import frontend, generate, passes
 from onnx2src.ops.recurrent import STEP_BLOCK
 from onnx2src.passes import last_step as last_step_pass
@@ -33,15 +33,6 @@ SIZES = ({"batch": 3, "seq": 16}, {"batch": 1, "seq": 1})
 
 def name(path):
     return os.path.relpath(path, ROOT)
-
-
-def lowered(path):
-    """The graph after the whole pipeline (the IR the emitters read)."""
-    graph = frontend.load(path)
-    graph.bounds = {}
-    for p in passes.PIPELINE:
-        p.run(graph)
-    return graph
 
 
 def recurrences(graph):

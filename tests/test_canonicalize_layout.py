@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_close, build, ort_run
+from conftest import assert_close, build, lowered, ort_run
 from onnx2src import frontend, generate, passes
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exports")
@@ -20,15 +20,6 @@ EXPORTS = sorted(glob.glob(os.path.join(HERE, "*.onnx")) + glob.glob(os.path.joi
 MANIFEST = {e["file"]: e for e in json.load(open(os.path.join(HERE, "manifest.json")))}
 BOUNDS = {"batch": 8, "seq": 16}
 SIZES = ({"batch": 2, "seq": 5}, {"batch": 1, "seq": 1})
-
-
-def lowered(path):
-    """The graph after the whole pipeline (the IR the emitters read)."""
-    graph = frontend.load(path)
-    graph.bounds = {}
-    for p in passes.PIPELINE:
-        p.run(graph)
-    return graph
 
 
 def transposes(graph):
