@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 import os
 import secrets
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Union
 
 from .ir import CompileError, InternalError
 
@@ -24,14 +24,16 @@ def generate(path: str, target: str, name: Optional[str] = None,
              approximate: bool = False, check_ir: bool = False,
              consts: Optional[Mapping[str, str]] = None,
              fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
-             summary: Optional[dict] = None) -> Dict[str, str]:
+             summary: Optional[dict] = None, weights_file: bool = False) -> Dict[str, Union[str, bytes]]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
     the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
     runs the IR verifier after every pass (raises InternalError on a compiler bug). `consts`
     pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
     `fixed_dims` fixes symbolic dims to sizes ({"samples": 576}). `stream` requires the step API
     (a CompileError says why a model can't have it). A `summary` dict receives the C target's
-    memory: weight_bytes, arena_bytes and the bounds they are computed at. Every file starts
+    memory: weight_bytes, arena_bytes and the bounds they are computed at. `weights_file` puts the
+    C target's weights into NAME.weights (bytes, the one file that is not text) instead of
+    NAME_weights.c. Every file starts
     with a comment naming onnx2src's version, the model file and its external-data files with
     their SHA-256, the opsets and the options that change the output: the same inputs give the
     same bytes wherever the model is."""
@@ -52,13 +54,16 @@ def generate(path: str, target: str, name: Optional[str] = None,
     passes.run_all(graph, target, check=check_ir)
     if stream and graph.stream.reason is not None:
         raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
+    if weights_file and target != "c":
+        raise CompileError("--weights-file is for the C target (the NumPy module embeds its weights)")
     if target == "numpy":
         from .emit import numpy as emitter
         files = emitter.emit(graph, name, os.path.basename(path))
     else:
         from .emit import c as emitter
-        files = emitter.emit(graph, name, os.path.basename(path), approximate, summary)
-    options = provenance.options(target, name, max_dims or {}, approximate, graph.pinned, fixed_dims or {})
+        files = emitter.emit(graph, name, os.path.basename(path), approximate, summary, weights_file)
+    options = provenance.options(target, name, max_dims or {}, approximate, graph.pinned, fixed_dims or {},
+                                 weights_file)
     opsets = {o.domain: o.version for o in model.opset_import}
     return provenance.stamp(files, provenance.lines(path, data_files, opsets, options))
 
@@ -68,11 +73,11 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
                   approximate: bool = False, check_ir: bool = False,
                   consts: Optional[Mapping[str, str]] = None,
                   fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
-                  summary: Optional[dict] = None) -> Dict[str, str]:
+                  summary: Optional[dict] = None, weights_file: bool = False) -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none, with the mode a new file gets
     under the umask; returns {file name: path}."""
     files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts,
-                     fixed_dims=fixed_dims, stream=stream, summary=summary)
+                     fixed_dims=fixed_dims, stream=stream, summary=summary, weights_file=weights_file)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:
@@ -83,8 +88,8 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
             tmp = os.path.join(outdir, f".{fname}.{secrets.token_hex(4)}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
             staged[fname] = tmp
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         written = {}
         for fname, tmp in staged.items():
             os.replace(tmp, os.path.join(outdir, fname))
@@ -113,7 +118,7 @@ def stale_files(files: Mapping[str, str], outdir: str) -> Dict[str, str]:
             continue
         except OSError as e:
             raise CompileError(f"cannot read {path}: {e.strerror}")
-        expected = text.encode("utf-8")
+        expected = text if isinstance(text, bytes) else text.encode("utf-8")
         if found != expected:
             line = next((i for i, (a, b) in enumerate(zip(found.split(b"\n"), expected.split(b"\n")))
                          if a != b), min(found.count(b"\n"), expected.count(b"\n")))

@@ -67,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
                "      time the C target, the NumPy target and onnxruntime (one thread)\n"
                "see `onnx2src verify --help` and `onnx2src bench --help`")
     p.add_argument("model", help="the .onnx file (external weights are read from beside it)")
-    p.add_argument("--target", choices=TARGETS, required=True, help="c: NAME.h + NAME.c; numpy: NAME.py")
+    p.add_argument("--target", choices=TARGETS, required=True,
+                   help="c: NAME.h, NAME.c and NAME_weights.c; numpy: NAME.py")
     p.add_argument("-o", "--outdir", default=".", help="where to write the files (default: .)")
     p.add_argument("--check", action="store_true",
                    help="write nothing: exit 0 if OUTDIR holds exactly what would be written, else "
@@ -79,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true",
                    help="require the step API (NAME_init / NAME_step, NumPy Stream): an error says "
                         "why a model can't run chunk by chunk (it is generated whenever it can)")
+    p.add_argument("--weights-file", action="store_true",
+                   help="C target: write the weights into NAME.weights, a binary file the program "
+                        "loads and passes to every call, instead of compiling them in (NAME_weights.c)")
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")
@@ -120,7 +124,7 @@ def main(argv=None) -> int:
     summary = {}
     options = dict(name=args.name, max_dims=dict(args.max_dim), approximate=args.approx_activations,
                    check_ir=args.check_ir, consts=dict(args.const), fixed_dims=dict(args.fix_dim),
-                   stream=args.stream)
+                   stream=args.stream, weights_file=args.weights_file)
     try:
         if args.check:
             stale = stale_files(generate(args.model, args.target, **options), args.outdir)
@@ -143,6 +147,8 @@ def memory_line(summary) -> str:
     """What the C code needs: weights (flash on a microcontroller) and the static arena (RAM)."""
     bounds = ", ".join(f"{s} <= {n}" for s, n in summary["bounds"].items())
     name = summary["name"]
-    return (f"memory: {summary['weight_bytes']:,} bytes of weights (const); {name}_run's static arena "
+    where = (f"in {name}.weights, {summary['weights_file']:,} bytes" if summary.get("weights_file")
+             else "const")
+    return (f"memory: {summary['weight_bytes']:,} bytes of weights ({where}); {name}_run's static arena "
             f"{summary['arena_bytes']:,} bytes" + (f" at {bounds} (--max-dim DIM=N to change)" if bounds else "")
             + f"; {name}_workspace_size(dims) gives the bytes a call needs")

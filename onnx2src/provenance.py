@@ -34,7 +34,8 @@ def lines(path: str, data_files: List[str], opsets: Mapping[str, int], options: 
 
 
 def options(target: str, name: str, max_dims: Mapping[str, int], approximate: bool,
-            pinned: Mapping[str, np.ndarray], fixed_dims: Mapping[str, int]) -> List[str]:
+            pinned: Mapping[str, np.ndarray], fixed_dims: Mapping[str, int],
+            weights_file: bool = False) -> List[str]:
     """The command-line options that determine the output, canonical: sorted, each once, the
     --const values as the input's dtype makes them, the module name even when it is the
     default. Left out: what has no effect on `target` (--max-dim and --approx-activations on
@@ -43,6 +44,7 @@ def options(target: str, name: str, max_dims: Mapping[str, int], approximate: bo
     if target == "c":
         words += [f"--max-dim {d}={int(n)}" for d, n in sorted(max_dims.items())]
         words += ["--approx-activations"] if approximate else []
+        words += ["--weights-file"] if weights_file else []
     words += [f"--const {k}={json.dumps(np.asarray(v).tolist(), separators=(',', ':'))}"
               for k, v in sorted(pinned.items())]
     words += [f"--fix-dim {d}={int(n)}" for d, n in sorted(fixed_dims.items())]
@@ -55,11 +57,12 @@ STYLES = {".c": ("/* ", " * ", " */\n\n"), ".h": ("/* ", " * ", " */\n\n"), ".py
 
 def stamp(files: Mapping[str, str], header: List[str]) -> Dict[str, str]:
     """`files` ({file name: text}), each headed by `header` in its comment syntax (a new kind
-    of file needs its style in STYLES)."""
+    of file needs its style in STYLES); binary files (bytes: NAME.weights) stay as they are,
+    their own header ties them to the code."""
     def block(fname: str) -> str:
         first, more, end = STYLES[os.path.splitext(fname)[1]]
         return first + ("\n" + more).join(header) + end
-    return {fname: block(fname) + text for fname, text in files.items()}
+    return {fname: text if isinstance(text, bytes) else block(fname) + text for fname, text in files.items()}
 
 
 def sha256(path: str) -> str:

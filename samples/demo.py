@@ -60,6 +60,7 @@ def main():
     exe = os.path.join(work, "simple_rnn")
     subprocess.run([compiler(), "-std=c99", "-O2", "-Wall", "-Wextra", "-I", work,
                     os.path.join(HERE, "simple_rnn_main.c"), os.path.join(work, "simple_rnn.c"),
+                    os.path.join(work, "simple_rnn_weights.c"),
                     "-lm", "-o", exe], check=True)
     printed = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
     rows = [np.array(line.split(":")[1].split(), np.float32) for line in printed.splitlines()]

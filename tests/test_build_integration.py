@@ -133,8 +133,8 @@ def test_cmake_sample_two_models(generator, tmp_path):
                  reference("simple_rnn"), "simple_rnn")
     assert_close([rows(out, "lstm_model output")], reference("simple_lstm"), "lstm_model")
 
-    rnn = [str(build / "onnx2src-out" / "rnn" / f) for f in ("simple_rnn.c", "simple_rnn.h")]
-    lstm = [str(build / "onnx2src-out" / "lstm" / f) for f in ("lstm_model.c", "lstm_model.h")]
+    rnn = [str(build / "onnx2src-out" / "rnn" / f) for f in ("simple_rnn.c", "simple_rnn_weights.c", "simple_rnn.h")]
+    lstm = [str(build / "onnx2src-out" / "lstm" / f) for f in ("lstm_model.c", "lstm_model_weights.c", "lstm_model.h")]
     before = mtimes(rnn + lstm)
     log = cmake_build(build, env)
     assert "onnx2src:" not in log and mtimes(rnn + lstm) == before, log
@@ -197,7 +197,7 @@ def test_make_sample(tmp_path):
     out = run(["./gru_demo"], folder)
     assert_close([rows(out, "output"), rows(out, "next_hidden")[None]], reference("simple_gru"), "simple_gru")
 
-    generated = [str(folder / "gen" / f) for f in ("simple_gru.c", "simple_gru.h")]
+    generated = [str(folder / "gen" / f) for f in ("simple_gru.c", "simple_gru_weights.c", "simple_gru.h")]
     before = mtimes(generated)
     log = run(make, folder)
     assert "onnx2src" not in log and mtimes(generated) == before, log

@@ -270,7 +270,7 @@ def test_cli_check_ir_on_a_sample(target, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ("" if target == "numpy" else done.stderr.splitlines()[0] + "\n")
     assert done.stderr.startswith("" if target == "numpy" else "memory: ")
-    assert sorted(os.listdir(tmp_path)) == (["simple_gru.c", "simple_gru.h"] if target == "c"
+    assert sorted(os.listdir(tmp_path)) == (["simple_gru.c", "simple_gru.h", "simple_gru_weights.c"] if target == "c"
                                             else ["simple_gru.py"])
 
 

@@ -110,12 +110,14 @@ def test_two_models_in_one_cxx_program(tmp_path):
     g2, x2, e2, call2 = _one_model(p2, s2, "resnet", tmp_path)
     main = tmp_path / "main.cpp"
     main.write_text(main_source([g1, g2], [call1, call2]))
-    objs = [str(tmp_path / "lstm_net.o"), str(tmp_path / "resnet.o"), str(tmp_path / "main.o")]
     bounds = _bounds("lstm_net", "resnet")
-    _compile([CC[0], "-std=c99", "-pedantic", *STRICT, *bounds, "-O2", "-c", *g1.sources, "-o", objs[0]])
-    _compile([CXX[0], "-x", "c++", "-std=c++11", *STRICT, *bounds, "-O2", "-c", *g2.sources, "-o", objs[1]])
+    for src in g1.sources:
+        _compile([CC[0], "-std=c99", "-pedantic", *STRICT, *bounds, "-O2", "-c", src, "-o", src + ".o"])
+    for src in g2.sources:
+        _compile([CXX[0], "-x", "c++", "-std=c++11", *STRICT, *bounds, "-O2", "-c", src, "-o", src + ".o"])
+    objs = [src + ".o" for src in g1.sources + g2.sources] + [str(tmp_path / "main.o")]
     _compile([CXX[0], "-std=c++11", *bounds, "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), "-c", str(main),
-              "-o", objs[2]])
+              "-o", objs[-1]])
     exe = str(tmp_path / "prog")
     _compile([CXX[0], *objs, "-o", exe, "-lm"])
     lines, raw = run_program(exe, tmp_path, x1 + x2)

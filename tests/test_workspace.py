@@ -169,7 +169,7 @@ def test_two_models_in_two_threads_under_thread_sanitizer(tmp_path):
     (tmp_path / "main.c").write_text(THREADS_MAIN)
     exe = tmp_path / "threads"
     subprocess.run(["gcc", "-std=c99", "-O1", "-g", "-fsanitize=thread", "-Wall", "-Wextra", "-Werror",
-                    *defines, "main.c", "a.c", "b.c", "-o", str(exe), "-lm", "-lpthread"],
+                    *defines, "main.c", "a.c", "a_weights.c", "b.c", "b_weights.c", "-o", str(exe), "-lm", "-lpthread"],
                    cwd=tmp_path, check=True, capture_output=True, text=True)
     rng = np.random.default_rng(3)
     inputs = {(k, i): rng.standard_normal((batch, seq, features[k])).astype(np.float32)

@@ -7,7 +7,8 @@
 #                      [OPTIONS <onnx2src flag>...] [DEPENDS <file>...])
 #
 # MODEL is relative to the current source folder. NAME (default: the model file's stem) prefixes
-# the C symbols and names <name>.h / <name>.c, which are written to
+# the C symbols and names <name>.h, <name>.c and <name>_weights.c (or, with OPTIONS --weights-file,
+# <name>.weights, which the program loads at run time), written to
 # ${CMAKE_CURRENT_BINARY_DIR}/onnx2src-out/<lib>; <lib>'s include directories carry that folder, so
 # `#include "<name>.h"` works in whatever links <lib>. MAX_DIMS become --max-dim flags, OPTIONS are
 # passed as they are (--approx-activations, --stream, --const x=1, --fix-dim d=n). The code is
@@ -127,7 +128,14 @@ function(onnx2src_add_model lib)
 
   # (not a folder named onnx2src: Python puts the working folder first on its path)
   set(dir "${CMAKE_CURRENT_BINARY_DIR}/onnx2src-out/${lib}")
-  set(outputs "${dir}/${name}.c" "${dir}/${name}.h")
+  set(sources "${dir}/${name}.c")
+  if("--weights-file" IN_LIST arg_OPTIONS)
+    set(weights "${dir}/${name}.weights")  # loaded by the program at run time
+  else()
+    list(APPEND sources "${dir}/${name}_weights.c")
+    set(weights "")
+  endif()
+  set(outputs ${sources} "${dir}/${name}.h" ${weights})
   # A file that changes (and so regenerates the code) only when the flags or onnx2src's version
   # do: the Makefile generators, unlike Ninja, do not rerun a command because its text changed.
   string(REPLACE ";" " " options_text "onnx2src ${onnx2src_VERSION} ${flags}")
@@ -140,15 +148,15 @@ function(onnx2src_add_model lib)
     DEPENDS "${model}" "${dir}/options.txt" ${arg_DEPENDS}
     DEPFILE "${dir}/${name}.d"
     WORKING_DIRECTORY "${dir}"
-    COMMENT "onnx2src: generating ${name}.c and ${name}.h from ${arg_MODEL}"
+    COMMENT "onnx2src: generating ${name}.c, ${name}.h and the weights from ${arg_MODEL}"
     VERBATIM)
 
-  add_library(${lib} STATIC ${outputs})
+  add_library(${lib} STATIC ${sources} "${dir}/${name}.h")
   target_include_directories(${lib} PUBLIC "${dir}")
   get_property(languages GLOBAL PROPERTY ENABLED_LANGUAGES)
   if(NOT "C" IN_LIST languages)
     # a C++-only project: the generated .c is valid C++ too
-    set_source_files_properties("${dir}/${name}.c" PROPERTIES LANGUAGE CXX)
+    set_source_files_properties(${sources} PROPERTIES LANGUAGE CXX)
   else()
     target_compile_features(${lib} PRIVATE c_std_99)
   endif()

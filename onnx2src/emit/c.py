@@ -4,13 +4,18 @@ Python names every buffer, renders dims and strides as C expressions and builds 
 expressions of each loop nest; the code itself is in templates/c/<op>.c.j2, the files'
 skeletons in templates/c/header.h.j2 and templates/c/source.c.j2.
 """
+import hashlib
+import struct
+
+import numpy as np
+
 from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES
 from ..loops import Nest
 from ..ops.recurrent import GATES, STEP_BLOCK
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy
-from .literals import c_initializer, c_number
+from .literals import FLOATS_PER_WORD, c_initializer, c_number, c_words
 from .naming import c_namer, comment, node_comment, pinned, quoted, sentence
 
 BY_NAME = {d.name: d for d in DTYPES}
@@ -40,9 +45,12 @@ ERRORS = [("OK", 0, "success"),
                         "shape the model declares"),
           ("EOUTPUT", 4, "output_shape was asked for an output the model does not have"),
           ("EWORKSPACE", 5, "the workspace pointer is NULL or not aligned to NAME_WORKSPACE_ALIGN bytes"),
-          ("ESTATE", 6, "step was given a batch other than the one its state was initialized with")]
+          ("ESTATE", 6, "step was given a batch other than the one its state was initialized with"),
+          ("EWEIGHTS", 7, "the weights pointer is NULL, not aligned to NAME_WORKSPACE_ALIGN bytes, or not the "
+                          "NAME.weights made with this NAME.c")]
 WORKSPACE_ALIGN = 8    # bytes: what every malloc gives, and enough for every element type
 SECTION_ALIGN = 64     # bytes: each element type's part of a workspace starts on a cache line
+WEIGHT_ALIGN = 16      # elements: each weight tensor (but the smaller ones) starts on a multiple of 16 in its type's block
 
 
 class Source:
@@ -50,6 +58,7 @@ class Source:
         self.graph, self.name = graph, name
         self.names = c_namer(name)
         self.weights, self.pointers = [], []
+        self.weight_ends = {}      # dtype name -> elements of its weight block so far
         self.upper = name.upper()
         self.kernels = {}          # dtype name -> kernels used ("gemm", "pack")
         self.vmath = False         # whether the float activations of templates/c/vmath.c are used
@@ -98,10 +107,14 @@ class Source:
             return self.names.names[key]
         ident = self.names(key, root.name)
         if storage.kind == "weight":
-            self.weights.append({"name": ident, "comment": quoted(root.name), "ctype": root.dtype.c,
-                                 "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
-                                 "count": max(int(root.data.size), 1), "bytes": int(root.data.nbytes),
-                                 "init": c_initializer(root.data if root.data.size else [0], root.dtype)})
+            dtype, count = root.dtype, max(int(root.data.size), 1)
+            at = self.weight_ends.get(dtype.name, 0)
+            at = -(-at // WEIGHT_ALIGN) * WEIGHT_ALIGN if count >= WEIGHT_ALIGN else at
+            self.weight_ends[dtype.name] = at + count
+            self.weights.append({"name": ident, "comment": quoted(root.name), "ctype": dtype.c,
+                                 "dtype": dtype.name, "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
+                                 "offset": at, "count": count, "bytes": int(root.data.nbytes),
+                                 "data": root.data if root.data.size else np.zeros(1, dtype.numpy)})
         elif storage.kind == "arena":
             self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": f"_arena_{root.dtype.name}",
                                   "offset": f"_off_{root.dtype.name}[{storage.index}]",
@@ -275,8 +288,9 @@ def offset_ptr(pointer: str, index: str) -> str:
     return pointer if index == "0" else f"{pointer} + {index}"
 
 
-def emit(graph, name: str, source: str, approximate: bool = False, summary=None):
-    """{NAME.h: text, NAME.c: text}; `summary`, a dict, receives the memory figures."""
+def emit(graph, name: str, source: str, approximate: bool = False, summary=None, weights_file: bool = False):
+    """{NAME.h, NAME.c: text, and NAME_weights.c: text or, with `weights_file`, NAME.weights:
+    bytes}; `summary`, a dict, receives the memory figures."""
     src = Source(graph, name, approximate)
     upper = src.upper
     dims = [{"name": src.dim_name(s), "onnx": quoted(s), "macro": src.bound_macro(s), "default": graph.bounds[s]}
@@ -291,48 +305,144 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None)
     stream = stream_interface(src, graph)
     inputs = [io(v, "input") for v in graph.inputs]
     outputs = [io(v, "output") for v in graph.outputs]
-    dim_params = [f"int64_t {d}" for d in dim_names]
-    tensors = [f"const {v['ctype']} *{v['name']}" for v in inputs] + [f"{v['ctype']} *{v['name']}" for v in outputs]
-    arenas = arena_layouts(src, graph)
-    params = {"run": ", ".join(dim_params + tensors),
-              "run_workspace": ", ".join(["void *_workspace"] + dim_params + tensors),
-              "output_shape": ", ".join(dim_params + ["int output", "int64_t *shape"]),
-              "dims": ", ".join(dim_params) or "void",
-              "layout": ", ".join(dim_params + ["int64_t *_off"]),
-              "sections": ", ".join(dim_params + ["size_t *_at"] + [f"int64_t *_off_{a['dtype']}" for a in arenas]),
-              "forward": ", ".join((["{}_state *_state".format(name)] if stream["ok"] else []) + dim_params + tensors
-                                   + [f"{a['ctype']} *_arena_{a['dtype']}, const int64_t *_off_{a['dtype']}"
-                                      for a in arenas])}
-    if stream["ok"]:
-        params["step"] = ", ".join([f"{name}_state *_state", "void *_workspace"] + dim_params + tensors)
-        params["init"] = ", ".join([f"{name}_state *_state"] + ([f"int64_t {stream['batch']}"] if stream["batch_is_dim"] else []))
-    args = ", ".join(dim_names + [v["name"] for v in inputs + outputs])
     nodes = [src.node(n) for n in graph.nodes]
     read = {id(graph.storage[id(v)]) for n in graph.nodes for v in n.inputs if v is not None}
     unused = [src.value(v) for v in graph.inputs if id(graph.storage[id(v)]) not in read]
-    stream["init"] = [dict(m, source=m["source"] and src.value(m["source"])) for m in stream["members"]]
     env = src.env
     body = guarded(graph.nodes, [env.get_template(f"c/{n['op']}.c.j2").render(n=n) for n in nodes],
                    lambda guard: "if (" + " && ".join(("" if c.holds else "!") + src.value(c.value) + "[0]"
                                                      for c in guard) + ") {", "}")
-    weight_bytes = sum(w["bytes"] for w in src.weights)  # those some code reads, now all named
+    stream["init"] = [dict(m, source=m["source"] and src.value(m["source"])) for m in stream["members"]]
+    blocks = weight_blocks(src, weights_file)  # every weight some code reads is named by now
+    for w in src.weights:
+        w["at"] = offset_ptr(blocks[w["dtype"]]["base"], str(w["offset"]))
+    at = {w["name"]: w["at"] for w in src.weights}
+    for m in stream["init"]:
+        m["source"] = m["source"] and at[m["source"]]
+
+    dim_params = [f"int64_t {d}" for d in dim_names]
+    tensors = [f"const {v['ctype']} *{v['name']}" for v in inputs] + [f"{v['ctype']} *{v['name']}" for v in outputs]
+    given = ["const void *_weights"] if weights_file else []  # the weights, when the caller loads them
+    arenas = arena_layouts(src, graph)
+    params = {"run": ", ".join(given + dim_params + tensors),
+              "run_workspace": ", ".join(["void *_workspace"] + given + dim_params + tensors),
+              "output_shape": ", ".join(dim_params + ["int output", "int64_t *shape"]),
+              "dims": ", ".join(dim_params) or "void",
+              "layout": ", ".join(dim_params + ["int64_t *_off"]),
+              "sections": ", ".join(dim_params + ["size_t *_at"] + [f"int64_t *_off_{a['dtype']}" for a in arenas]),
+              "forward": ", ".join((["{}_state *_state".format(name)] if stream["ok"] else [])
+                                   + given + dim_params + tensors
+                                   + [f"{a['ctype']} *_arena_{a['dtype']}, const int64_t *_off_{a['dtype']}"
+                                      for a in arenas])}
+    if stream["ok"]:
+        params["step"] = ", ".join([f"{name}_state *_state", "void *_workspace"] + given + dim_params + tensors)
+        params["init"] = ", ".join([f"{name}_state *_state"] + given
+                                   + ([f"int64_t {stream['batch']}"] if stream["batch_is_dim"] else []))
+    args = ", ".join((["_weights"] if weights_file else []) + dim_names + [v["name"] for v in inputs + outputs])
+    weight_bytes = sum(w["bytes"] for w in src.weights)
     arena_bytes = sum(a["bytes_default"] for a in arenas)
     kernels = [(t, env.get_template("c/kernels.c.j2").render(
         t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
+    file_bytes = HEADER_BYTES + sum(b["bytes"] for b in blocks.values())
     common = dict(name=name, upper=upper, source=comment(source), dims=dims, params=params,
-                  pinned=pinned(graph), stream=stream, inputs=inputs, outputs=outputs, errors=ERRORS,
-                  arena_bytes=arena_bytes, weight_bytes=weight_bytes, workspace_align=WORKSPACE_ALIGN)
+                  pinned=pinned(graph), stream=stream, inputs=inputs, outputs=outputs,
+                  errors=[e for e in ERRORS if e[0] != "EWEIGHTS" or weights_file],
+                  arena_bytes=arena_bytes, weight_bytes=weight_bytes, workspace_align=WORKSPACE_ALIGN,
+                  weights_file=weights_file, file_bytes=file_bytes, blocks=list(blocks.values()))
     if summary is not None:
-        summary.update(name=name, weight_bytes=weight_bytes, arena_bytes=arena_bytes, bounds=dict(graph.bounds))
+        summary.update(name=name, weight_bytes=weight_bytes, arena_bytes=arena_bytes, bounds=dict(graph.bounds),
+                       weights_file=file_bytes if weights_file else None)
     header = env.get_template("c/header.h.j2").render(**common)
-    text = env.get_template("c/source.c.j2").render(
+    text = tidy(env.get_template("c/source.c.j2").render(
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
         kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN, section_align=SECTION_ALIGN,
-        args=args, dim_args=", ".join(dim_names))
-    return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}
+        args=args, dim_args=", ".join(dim_names), fingerprint=FINGERPRINT_SLOT,
+        weights_version=WEIGHTS_VERSION))
+    files = {f"{name}.h": tidy(header)}
+    if weights_file:
+        # the code and its weights file belong together when the code is the same: the file's
+        # header carries a hash of the code after its first comment (which names the model
+        # file), and the code compares it at every call
+        digest = hashlib.sha256(text[text.index("*/"):].encode("utf-8")).digest()
+        text = text.replace(FINGERPRINT_SLOT, ", ".join(f"0x{b:02x}" for b in digest))
+        files[f"{name}.c"] = text
+        files[f"{name}.weights"] = weights_blob(blocks, src.weights, digest)
+    else:
+        files[f"{name}.c"] = text
+        files[f"{name}_weights.c"] = env.get_template("c/weights.c.j2").render(
+            name=name, source=comment(source), blocks=list(blocks.values()),
+            body=lambda block: weights_initializer(block, src.weights))
+    return files
+
+
+# NAME.weights: a header of HEADER_BYTES, then each element type's block, from its byte offset.
+# The header: "O2SW", the format's version, 0x01020304 (the writer's byte order: little-endian),
+# 4 zero bytes, the file's size (8 bytes), the SHA-256 of NAME.c from the end of its first
+# comment, without this hash, 8 zero bytes.
+HEADER_BYTES = 64
+WEIGHTS_VERSION = 1
+FINGERPRINT_SLOT = "O2S_FINGERPRINT"
+
+
+def weight_blocks(src, weights_file: bool):
+    """Each element type's block of weights ({dtype name: block}, in order of first use): its
+    symbol in NAME_weights.c, its size in elements and bytes, where it starts in NAME.weights,
+    and `base`, the C expression for its first element in the code: the global itself, which
+    the compiler knows no store can change, or a pointer into the caller's NAME.weights."""
+    blocks, offset = {}, HEADER_BYTES
+    for dtype_name, end in src.weight_ends.items():
+        dtype = BY_NAME[dtype_name]
+        symbol = f"{src.name}_weights_{dtype_name}"
+        size = end * dtype.numpy.itemsize
+        base = (f"(const {dtype.c} *)(const void *)((const unsigned char *)_weights + {offset})" if weights_file
+                else f"{symbol}.values")
+        per_word = FLOATS_PER_WORD.get(dtype_name)
+        if per_word:  # whole words
+            end = -(-end // per_word) * per_word
+            size = end * dtype.numpy.itemsize
+        blocks[dtype_name] = {"dtype": dtype_name, "ctype": dtype.c, "symbol": symbol, "count": end,
+                              "bytes": size, "offset": offset, "base": base,
+                              "words": per_word and end // per_word}
+        offset += -(-size // SECTION_ALIGN) * SECTION_ALIGN
+    return blocks
+
+
+def weights_initializer(block, weights) -> str:
+    """The initializer lines of one block: each tensor after a comment naming it, zeros between
+    tensors up to the next multiple of WEIGHT_ALIGN; floats as words of bit patterns, a word
+    holding the end of one tensor and the start of the next under the first's comment."""
+    dtype = BY_NAME[block["dtype"]]
+    per_word = FLOATS_PER_WORD.get(block["dtype"], 1)
+    parts, at, carry = [], 0, np.zeros(0, dtype.numpy)  # carry: the floats of a word not yet written
+    mine = [w for w in weights if w["dtype"] == block["dtype"]]
+    for k, w in enumerate(mine):
+        data = np.concatenate([carry, np.zeros(w["offset"] - at, dtype.numpy),
+                               np.asarray(w["data"], dtype.numpy).reshape(-1)])
+        at = w["offset"] + w["count"]
+        if k == len(mine) - 1:  # the block's last word: zeros fill it
+            data = np.concatenate([data, np.zeros(block["count"] - at, dtype.numpy)])
+        whole = data.size // per_word * per_word
+        data, carry = data[:whole], data[whole:]
+        text = (c_words(data, dtype).decode("ascii") if block["words"] else c_initializer(data, dtype, "") + "\n")
+        parts.append(f"/* {w['comment']} {w['dims']} from {w['offset']} */\n" + (text if data.size else ""))
+    return "".join(parts)
+
+
+def weights_blob(blocks, weights, digest: bytes) -> bytes:
+    """NAME.weights: the header, then each block's elements in little-endian order."""
+    total = max((b["offset"] + b["bytes"] for b in blocks.values()), default=HEADER_BYTES)
+    blob = bytearray(total)
+    blob[:HEADER_BYTES] = (b"O2SW" + struct.pack("<IIIQ", WEIGHTS_VERSION, 0x01020304, 0, total)
+                           + digest + bytes(8))
+    for w in weights:
+        block = blocks[w["dtype"]]
+        data = np.asarray(w["data"], BY_NAME[w["dtype"]].numpy.newbyteorder("<")).reshape(-1).tobytes()
+        start = block["offset"] + w["offset"] * BY_NAME[w["dtype"]].numpy.itemsize
+        blob[start:start + len(data)] = data
+    return bytes(blob)
 
 
 def arena_layouts(src, graph):
