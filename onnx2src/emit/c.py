@@ -41,6 +41,11 @@ ERRORS = [("OK", 0, "success"),
           ("EOUTPUT", 4, "output_shape was asked for an output the model does not have"),
           ("EWORKSPACE", 5, "the workspace pointer is NULL or not aligned to NAME_WORKSPACE_ALIGN bytes"),
           ("ESTATE", 6, "step was given a batch other than the one its state was initialized with")]
+# the variants of o2s_forward a dispatching x86-64 build has (templates/c/prelude.c, source.c.j2),
+# best first: name, gcc/clang target attribute, instruction-set level, the case that picks it
+DISPATCH = [{"name": "avx512", "target": "avx512f", "level": "O2S_ISA_AVX512", "case": "O2S_ISA_AVX512"},
+            {"name": "avx2", "target": "avx2,fma", "level": "O2S_ISA_AVX2", "case": "O2S_ISA_AVX2"},
+            {"name": "base", "target": None, "level": "O2S_ISA_BUILD", "case": None}]
 WORKSPACE_ALIGN = 8    # bytes: what every malloc gives, and enough for every element type
 SECTION_ALIGN = 64     # bytes: each element type's part of a workspace starts on a cache line
 
@@ -331,7 +336,7 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None)
     text = env.get_template("c/source.c.j2").render(
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
         kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN, section_align=SECTION_ALIGN,
-        args=args, dim_args=", ".join(dim_names))
+        args=args, dim_args=", ".join(dim_names), dispatch=DISPATCH)
     return {f"{name}.h": tidy(header), f"{name}.c": tidy(text)}
 
 
