@@ -44,9 +44,10 @@
  * Not an ifunc: clang 14 exports a static ifunc's symbol (two models would clash at link time)
  * and resolvers run before ThreadSanitizer's runtime is up (an instrumented one crashes).
  * Dispatch needs gcc >= 6 or clang >= 7 on x86-64, compiling C with optimization (at -O0 the
- * variants are not inlined); it is off where the build already targets AVX-512F, and with
- * -DO2S_NO_DISPATCH. -DO2S_DISPATCH_PIN=O2S_ISA_AVX2 (or another level) runs one level whatever
- * the CPU (for tests; it must be one the CPU has). */
+ * variants are not inlined) for a hosted target (the CPU test is in libgcc / compiler-rt); it is
+ * off where the build already targets AVX-512F, and with -DO2S_NO_DISPATCH.
+ * -DO2S_DISPATCH_PIN=O2S_ISA_AVX2 (or another level) runs that level whatever the CPU (for tests:
+ * it must be one the CPU has). */
 #define O2S_ISA_BASE 0   /* what the build's flags target (plain x86-64: SSE2) */
 #define O2S_ISA_AVX2 1   /* AVX2 and FMA: Haswell (2013) and later, AMD Zen */
 #define O2S_ISA_AVX512 2 /* AVX-512F (with FMA): Skylake-SP and later, AMD Zen 4 */
@@ -59,8 +60,8 @@
 #define O2S_ISA_BUILD O2S_ISA_BASE
 #endif
 #if !defined(O2S_NO_DISPATCH) && defined(__x86_64__) && defined(__OPTIMIZE__) && !defined(__cplusplus) \
-    && !defined(__AVX512F__) && ((defined(__clang__) && __clang_major__ >= 7) \
-                                 || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 6))
+    && !defined(__AVX512F__) && __STDC_HOSTED__ && !defined(_MSC_VER) && !defined(__INTEL_COMPILER) \
+    && ((defined(__clang__) && __clang_major__ >= 7) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 6))
 #define O2S_DISPATCH 1
 /* the best level this CPU has (or the pinned one), asked once */
 static int o2s_cpu_isa(void)
