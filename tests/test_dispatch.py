@@ -107,3 +107,19 @@ def test_variants_have_their_kernels_inlined(cc, tmp_path):
                      (cxx, ["-x", "c++", "-std=c++11", "-O2"])):
         if shutil.which(c):
             assert "o2s_forward_avx2" not in _symbols(c, flags, src, tmp_path), f"{c} {flags}"
+
+
+@pytest.mark.skipif(not CC, reason="no gcc or clang")
+@pytest.mark.parametrize("cc", CC)
+def test_warning_free_wherever_it_dispatches(cc, tmp_path):
+    """The loop hints (O2S_IVDEP, O2S_UNROLL_CLANG) and the variants warn at no optimization level
+    or sanitizer (clang's vectorize(assume_safety) used to, where it could not vectorize)."""
+    path = os.path.join(SAMPLES, "simple_lstm.onnx")
+    for name, text in generate(path, "c", name="model").items():
+        (tmp_path / name).write_text(text)
+    small = "-Oz" if cc == "clang" else "-Os"
+    for flags in ([small], ["-O2", "-fsanitize=address,undefined"]):
+        done = subprocess.run([cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", *flags, "-c",
+                               str(tmp_path / "model.c"), "-o", str(tmp_path / "model.o")],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr, f"{cc} {flags}:\n{done.stderr}"
