@@ -37,7 +37,11 @@ def build(path, target, workdir, name="model", max_dims=None, consts=None, fixed
     if target == "numpy":
         module = load_numpy(files[f"{name}.py"], name, str(workdir))
         return NumpyModel(module)
-    return CModel(files, name, Interface(path, max_dims, consts, fixed_dims), str(workdir))
+    # one instruction-set level: the variants of a dispatching build (three copies of the model's
+    # code, tripling the compile time of each of these small tests) have tests of their own
+    # (test_dispatch.py, test_kernels.py); at -O1 they differ only in the matrix kernel's paths
+    return CModel(files, name, Interface(path, max_dims, consts, fixed_dims), str(workdir),
+                  ("-O1", "-DO2S_NO_DISPATCH"))
 
 
 def wide_bounds(path, consts=None, fixed_dims=None):

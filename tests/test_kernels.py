@@ -1,6 +1,6 @@
 """The C matrix kernel (templates/c/kernels.c.j2) on awkward sizes, in each of its code paths:
-the portable one, and the four-row blocks and fused multiply-adds that AVX2 / AVX-512 builds
-select at compile time. Compared with onnxruntime."""
+the portable one, the four-row blocks and fused multiply-adds that AVX2 / AVX-512 builds select
+at compile time, and each level of a dispatching build. Compared with onnxruntime."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -10,17 +10,23 @@ from onnx2src import generate
 from onnx2src.harness import CModel, Interface
 
 
-def _has_avx2():
+def _cpu_flags():
     try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return " avx2 " in flags and " fma " in flags
+        with open("/proc/cpuinfo") as f:
+            return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
 
 
-BUILDS = [pytest.param(("-O2",), id="portable"),
-          pytest.param(("-O2", "-mavx2", "-mfma"), id="avx2-fma", marks=pytest.mark.skipif(
-              not _has_avx2(), reason="this CPU has no AVX2/FMA to run the AVX2 code path"))]
+FLAGS = _cpu_flags()
+NO_AVX2 = pytest.mark.skipif(not {"avx2", "fma"} <= FLAGS, reason="this CPU has no AVX2/FMA to run that code")
+NO_AVX512 = pytest.mark.skipif("avx512f" not in FLAGS, reason="this CPU has no AVX-512F to run that code")
+BUILDS = [pytest.param(("-O2", "-DO2S_NO_DISPATCH"), id="portable"),
+          pytest.param(("-O2", "-mavx2", "-mfma", "-DO2S_NO_DISPATCH"), id="avx2-fma", marks=NO_AVX2),
+          # the levels of a dispatching x86-64 build (templates/c/prelude.c), each pinned
+          pytest.param(("-O2", "-DO2S_DISPATCH_PIN=O2S_ISA_BASE"), id="dispatch-base"),
+          pytest.param(("-O2", "-DO2S_DISPATCH_PIN=O2S_ISA_AVX2"), id="dispatch-avx2", marks=NO_AVX2),
+          pytest.param(("-O2", "-DO2S_DISPATCH_PIN=O2S_ISA_AVX512"), id="dispatch-avx512", marks=NO_AVX512)]
 
 
 def gemm_model(m, k, n, b_constant, trans_b):

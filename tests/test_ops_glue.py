@@ -393,7 +393,7 @@ def test_einsum_weight_packed_once(tmp_path):
     """The weight of a projection takes B's role: packed at compile time, never at run time."""
     m = einsum_model("of,btf->bto", [[5, 6], ["batch", "seq", 6]], 0)
     text = generate(save(m, tmp_path), "c", name="model")["model.c"]
-    body = text.split("static int o2s_forward(")[1]  # the model's code, which every run function calls
+    body = text.split(" int o2s_forward(")[1]  # the model's code, which every run function calls
     assert "o2s_gemm_float(" in body and "o2s_pack_float(" not in body
 
 

@@ -48,6 +48,11 @@ ERRORS = [("OK", 0, "success"),
           ("ESTATE", 6, "step was given a batch other than the one its state was initialized with"),
           ("EWEIGHTS", 7, "the weights pointer is NULL, not aligned to NAME_WORKSPACE_ALIGN bytes, or not the "
                           "NAME.weights made with this NAME.c")]
+# the variants of o2s_forward a dispatching x86-64 build has (templates/c/prelude.c, source.c.j2),
+# best first: name, gcc/clang target attribute, instruction-set level, the case that picks it
+DISPATCH = [{"name": "avx512", "target": "avx512f", "level": "O2S_ISA_AVX512", "case": "O2S_ISA_AVX512"},
+            {"name": "avx2", "target": "avx2,fma", "level": "O2S_ISA_AVX2", "case": "O2S_ISA_AVX2"},
+            {"name": "base", "target": None, "level": "O2S_ISA_BUILD", "case": None}]
 WORKSPACE_ALIGN = 8    # bytes: what every malloc gives, and enough for every element type
 SECTION_ALIGN = 64     # bytes: each element type's part of a workspace starts on a cache line
 WEIGHT_ALIGN = 16      # elements: each weight tensor (but the smaller ones) starts on a multiple of 16 in its type's block
@@ -360,7 +365,7 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None,
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
         kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN, section_align=SECTION_ALIGN,
         args=args, dim_args=", ".join(dim_names), fingerprint=FINGERPRINT_SLOT,
-        weights_version=WEIGHTS_VERSION))
+        weights_version=WEIGHTS_VERSION, dispatch=DISPATCH))
     files = {f"{name}.h": tidy(header)}
     if weights_file:
         # the code and its weights file belong together when the code is the same: the file's
