@@ -46,11 +46,12 @@ def test_template_is_paste_safe():
     for seq in ("{#", "{{", "{%"):
         assert seq not in text, f"Jinja delimiter {seq!r} in vmath.c"
     assert not re.search(r"^\s*#\s*include", text, re.M), "vmath.c must not #include"
-    # only static inline functions
+    # only static inline functions (O2S_VM_INLINE: static inline, always inlined where it can be)
+    assert re.search(r"^#define O2S_VM_INLINE .*\bstatic inline$", text, re.M)
     defs = re.findall(r"^([A-Za-z_][^\n;{]*?)\b(o2s_\w+)\s*\(", text, re.M)
     assert defs, "no o2s_ functions found"
     for prefix, name in defs:
-        assert prefix.startswith("static inline "), f"{name} is not static inline"
+        assert prefix.startswith("O2S_VM_INLINE "), f"{name} is not O2S_VM_INLINE (static inline)"
     for name in FUNCS:
         assert any(n == name for _, n in defs), f"{name} missing"
 
