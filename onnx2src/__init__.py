@@ -15,6 +15,7 @@ from typing import Dict, Mapping, Optional, Union
 from .ir import CompileError, InternalError
 
 TARGETS = ("c", "numpy")
+WEIGHT_FORMATS = ("float", "bf16")  # how the C target stores constant matrices (--weights)
 DEFAULT_MAX_DIM = 128  # the default bound of a symbolic dim in the C target, but for
 DEFAULT_MAX_BATCH = 1  # the batch dim of a recurrence: one stream unless asked for more
 
@@ -24,7 +25,8 @@ def generate(path: str, target: str, name: Optional[str] = None,
              approximate: bool = False, check_ir: bool = False,
              consts: Optional[Mapping[str, str]] = None,
              fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
-             summary: Optional[dict] = None, weights_file: bool = False) -> Dict[str, Union[str, bytes]]:
+             summary: Optional[dict] = None, weights_file: bool = False,
+             weights: str = "float") -> Dict[str, Union[str, bytes]]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
     the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
     runs the IR verifier after every pass (raises InternalError on a compiler bug). `consts`
@@ -33,7 +35,8 @@ def generate(path: str, target: str, name: Optional[str] = None,
     (a CompileError says why a model can't have it). A `summary` dict receives the C target's
     memory: weight_bytes, arena_bytes and the bounds they are computed at. `weights_file` puts the
     C target's weights into NAME.weights (bytes, the one file that is not text) instead of
-    NAME_weights.c. Every file starts
+    NAME_weights.c. `weights` "bf16" stores the C target's constant float matrices (of Gemm,
+    MatMul, Conv, and the recurrences' W and R) as bfloat16, computing in float32 (see README). Every file starts
     with a comment naming onnx2src's version, the model file and its external-data files with
     their SHA-256, the opsets and the options that change the output: the same inputs give the
     same bytes wherever the model is."""
@@ -56,14 +59,18 @@ def generate(path: str, target: str, name: Optional[str] = None,
         raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
     if weights_file and target != "c":
         raise CompileError("--weights-file is for the C target (the NumPy module embeds its weights)")
+    if weights not in WEIGHT_FORMATS:
+        raise CompileError(f"unknown weight format {weights!r} (choose from {', '.join(WEIGHT_FORMATS)})")
+    if weights != "float" and target != "c":
+        raise CompileError(f"--weights {weights} is for the C target (the NumPy module keeps float32 weights)")
     if target == "numpy":
         from .emit import numpy as emitter
         files = emitter.emit(graph, name, os.path.basename(path))
     else:
         from .emit import c as emitter
-        files = emitter.emit(graph, name, os.path.basename(path), approximate, summary, weights_file)
+        files = emitter.emit(graph, name, os.path.basename(path), approximate, summary, weights_file, weights)
     options = provenance.options(target, name, max_dims or {}, approximate, graph.pinned, fixed_dims or {},
-                                 weights_file)
+                                 weights_file, weights)
     opsets = {o.domain: o.version for o in model.opset_import}
     return provenance.stamp(files, provenance.lines(path, data_files, opsets, options))
 
@@ -73,11 +80,13 @@ def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str]
                   approximate: bool = False, check_ir: bool = False,
                   consts: Optional[Mapping[str, str]] = None,
                   fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
-                  summary: Optional[dict] = None, weights_file: bool = False) -> Dict[str, str]:
+                  summary: Optional[dict] = None, weights_file: bool = False,
+                  weights: str = "float") -> Dict[str, str]:
     """Generate and write the files into `outdir`, all or none, with the mode a new file gets
     under the umask; returns {file name: path}."""
     files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts,
-                     fixed_dims=fixed_dims, stream=stream, summary=summary, weights_file=weights_file)
+                     fixed_dims=fixed_dims, stream=stream, summary=summary, weights_file=weights_file,
+                     weights=weights)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:

@@ -27,9 +27,9 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import CompileError, generate
+from . import WEIGHT_FORMATS, CompileError, generate
 from .emit import naming
-from .harness import (CBuildError, Interface, build_executable, have_onnxruntime, load_numpy,
+from .harness import (CBuildError, Interface, bf16_model, build_executable, have_onnxruntime, load_numpy,
                       compiler_version, ort_session, reference, split_compiler)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
@@ -242,17 +242,28 @@ def run_c(files: Dict[str, str], name: str, iface: Interface, env, inputs, flags
 
 def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_calls: Optional[int],
                 numpy_: bool = True, ort: bool = True, onnx_ref: bool = False, max_dims=(),
-                seed: int = 0, log=None, consts=(), fixed_dims=()) -> dict:
+                seed: int = 0, log=None, consts=(), fixed_dims=(), weights: str = "float") -> dict:
     """Every number of one table row; wrong outputs set the timing to None and add to
-    row["errors"]. Raises CompileError, UsageError, CBuildError."""
+    row["errors"]. With `weights` "bf16" the C code stores its matrices as bfloat16 and every
+    runtime runs the model with those matrices rounded to bfloat16 (harness.bf16_model), so
+    that the outputs still agree. Raises CompileError, UsageError, CBuildError."""
+    with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as folder:
+        model = path if weights == "float" else bf16_model(path, os.path.join(folder, "bf16.onnx"))
+        return _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims,
+                            seed, log, consts, fixed_dims, weights)
+
+
+def _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims, seed,
+                 log, consts, fixed_dims, weights) -> dict:
+    """bench_model on `model`, the file every runtime reads (`path`, or its bf16 rounding)."""
     iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, consts, fixed_dims)
     bounds = dict(env)  # the arena reported is the one these sizes need ...
     bounds.update(resolve_dims(iface, max_dims, "--max-dim", default=None))  # ... unless bounded
     name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], "c")
-    label, ref = reference(path, pinned=iface.pinned)
+    label, ref = reference(model, pinned=iface.pinned)
     expected = ref(inputs)
     names = [n for n, _, _ in iface.outputs]
-    row = {"model": path, "dims": env, "reference": label, "c_us": {}, "numpy_us": None,
+    row = {"model": path, "dims": env, "reference": label, "weights": weights, "c_us": {}, "numpy_us": None,
            "ort_us": None, "onnx_reference_us": None, "errors": []}
 
     def check(target, outputs):
@@ -262,14 +273,15 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
             row["errors"].append(f"{path}: {target} disagrees with {label}:\n{text}")
         return ok
 
-    files = generate(path, "c", name=name, max_dims=bounds, consts=iface.consts, fixed_dims=iface.fixed_dims)
+    files = generate(path, "c", name=name, max_dims=bounds, consts=iface.consts, fixed_dims=iface.fixed_dims,
+                     weights=weights)
     row.update(memory(files[f"{name}.h"]))
     for flags in cflags:
         if log:
             log(f"  C {flags} ...")
         us, outputs = run_c(files, name, iface, env, inputs, flags, seconds, max_calls)
         row["c_us"][flags] = us if check(f"c {flags}", outputs) else None
-    if numpy_:
+    if numpy_ and weights == "float":  # the NumPy target keeps float32 weights
         if log:
             log("  NumPy ...")
         with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as work:
@@ -280,7 +292,7 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
     if ort and have_onnxruntime():
         if log:
             log("  onnxruntime ...")
-        sess = ort_session(path)
+        sess = ort_session(model)
         free = [i.name for i in sess.get_inputs() if i.name not in iface.pinned]
         feed = {**dict(zip(free, inputs)), **iface.pinned}
         row["ort_us"] = 1e6 * time_callable(lambda: sess.run(None, feed), seconds, max_calls)
@@ -289,7 +301,7 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
     if onnx_ref:
         if log:
             log("  onnx.reference ...")
-        _, slow = reference(path, use_ort=False, pinned=iface.pinned)
+        _, slow = reference(model, use_ort=False, pinned=iface.pinned)
         row["onnx_reference_us"] = 1e6 * time_callable(lambda: slow(inputs), seconds, max_calls)
     ratio = lambda a, b: a / b if a and b else None
     row["ort_over_c"] = {f: ratio(row["ort_us"], us) for f, us in row["c_us"].items()}
@@ -368,6 +380,9 @@ def table(rows: List[dict], cflags: Sequence[str], numpy_: bool, ort: bool, onnx
     refs = sorted({r["reference"] for r in rows})
     notes.append(f"outputs checked against {', '.join(refs)} (rtol 1e-4, atol 1e-5); "
                  "arena at bounds = the run's dims")
+    if any(r.get("weights", "float") == "bf16" for r in rows):
+        notes.append("--weights bf16: the C code stores its matrices as bfloat16, and onnxruntime "
+                     "(and the check) run the model with them rounded to bfloat16")
     if any(r["arena_bytes"] is None or r["weight_bytes"] is None for r in rows):
         notes.append("n/a: the generated header states no `Memory: ... arena of N bytes ... "
                      "M bytes of weights` line")
@@ -411,6 +426,9 @@ def parser() -> argparse.ArgumentParser:
                    help="pin an input at compile time, as onnx2src --const does; repeatable")
     p.add_argument("--fix-dim", type=dim_arg, action="append", default=[], metavar="DIM=N",
                    help="fix a symbolic dim at compile time, as onnx2src --fix-dim does; repeatable")
+    p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float",
+                   help="how the C code stores its matrices, as onnx2src --weights does; with bf16 "
+                        "every runtime runs the model with its matrices rounded to bfloat16")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     return p
@@ -474,7 +492,8 @@ def main(argv=None) -> int:
                 log(f"{os.path.basename(path)}: {entry.get('description', '')}")
             row = bench_model(path, dims, cflags, args.seconds, args.repeat, not args.no_numpy,
                               not args.no_ort, args.reference, args.max_dim, args.seed, log,
-                              list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()))
+                              list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()),
+                              args.weights)
             if entry.get("description"):
                 row["description"] = entry["description"]
             rows.append(row)

@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 
-from . import (DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, CompileError, InternalError, __version__,
-               compile_model, generate, stale_files)
+from . import (DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, WEIGHT_FORMATS, CompileError, InternalError,
+               __version__, compile_model, generate, stale_files)
 
 CMAKE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cmake")
 
@@ -83,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-file", action="store_true",
                    help="C target: write the weights into NAME.weights, a binary file the program "
                         "loads and passes to every call, instead of compiling them in (NAME_weights.c)")
+    p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float",
+                   help="C target: how constant matrices (Gemm, MatMul, Conv, the recurrences' W and R) "
+                        "are stored: float (exact, the default) or bf16 (half the bytes, float32 "
+                        "arithmetic; see README, Reduced-precision weights)")
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
     summary = {}
     options = dict(name=args.name, max_dims=dict(args.max_dim), approximate=args.approx_activations,
                    check_ir=args.check_ir, consts=dict(args.const), fixed_dims=dict(args.fix_dim),
-                   stream=args.stream, weights_file=args.weights_file)
+                   stream=args.stream, weights_file=args.weights_file, weights=args.weights)
     try:
         if args.check:
             stale = stale_files(generate(args.model, args.target, **options), args.outdir)

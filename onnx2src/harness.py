@@ -241,6 +241,32 @@ def have_onnxruntime() -> bool:
     return True
 
 
+# The inputs that are a matrix product's weights, which --weights bf16 stores as bfloat16:
+# (op type, input index)
+MATRIX_INPUTS = {("MatMul", 1), ("Gemm", 1), ("Conv", 1), ("LSTM", 1), ("LSTM", 2), ("GRU", 1),
+                 ("GRU", 2), ("RNN", 1), ("RNN", 2)}
+
+
+def bf16_model(path: str, out: str) -> str:
+    """Save at `out` the model at `path` with each matrix weight rounded to bfloat16 and widened
+    back to float32 (external data made inline): what the C code of --weights bf16 computes
+    exactly, so the reference to check it against. Returns `out`."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .emit.c import bf16_bits
+    model = onnx.load(path)
+    names = {node.input[k] for node in model.graph.node for op, k in MATRIX_INPUTS
+             if node.op_type == op and len(node.input) > k}
+    for init in model.graph.initializer:
+        data = numpy_helper.to_array(init)
+        if init.name in names and data.dtype == np.float32:
+            widened = (bf16_bits(data).astype(np.uint32) << 16).view(np.float32)
+            init.CopyFrom(numpy_helper.from_array(widened, init.name))
+    onnx.save(model, out)
+    return out
+
+
 def reference(path: str, use_ort: bool = True, pinned: Optional[Dict[str, np.ndarray]] = None):
     """(label, run): `run(inputs) -> list of outputs` through onnxruntime (one thread) when
     `use_ort` and it is importable, else through onnx.reference.ReferenceEvaluator. `inputs`

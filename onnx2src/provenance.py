@@ -35,7 +35,7 @@ def lines(path: str, data_files: List[str], opsets: Mapping[str, int], options: 
 
 def options(target: str, name: str, max_dims: Mapping[str, int], approximate: bool,
             pinned: Mapping[str, np.ndarray], fixed_dims: Mapping[str, int],
-            weights_file: bool = False) -> List[str]:
+            weights_file: bool = False, weights: str = "float") -> List[str]:
     """The command-line options that determine the output, canonical: sorted, each once, the
     --const values as the input's dtype makes them, the module name even when it is the
     default. Left out: what has no effect on `target` (--max-dim and --approx-activations on
@@ -45,6 +45,7 @@ def options(target: str, name: str, max_dims: Mapping[str, int], approximate: bo
         words += [f"--max-dim {d}={int(n)}" for d, n in sorted(max_dims.items())]
         words += ["--approx-activations"] if approximate else []
         words += ["--weights-file"] if weights_file else []
+        words += [f"--weights {weights}"] if weights != "float" else []
     words += [f"--const {k}={json.dumps(np.asarray(v).tolist(), separators=(',', ':'))}"
               for k, v in sorted(pinned.items())]
     words += [f"--fix-dim {d}={int(n)}" for d, n in sorted(fixed_dims.items())]

@@ -9,8 +9,11 @@ import struct
 
 import numpy as np
 
+from onnx import TensorProto
+
 from ..dims import Dim, is_static, product, render
-from ..ir import DTYPES
+
+from ..ir import DTYPES, DType
 from ..loops import Nest
 from ..ops.recurrent import GATES, STEP_BLOCK
 from ..passes import pack_weights, plan_memory
@@ -18,7 +21,9 @@ from . import OnDemand, Refs, environment, guarded, tidy
 from .literals import FLOATS_PER_WORD, c_initializer, c_number, c_words
 from .naming import c_namer, comment, node_comment, pinned, quoted, sentence
 
-BY_NAME = {d.name: d for d in DTYPES}
+# bfloat16, a storage type of the C target only (--weights bf16): a float's upper 16 bits
+BF16 = DType("bfloat16", TensorProto.BFLOAT16, np.dtype(np.uint16), "uint16_t")
+BY_NAME = {d.name: d for d in DTYPES + [BF16]}
 
 # libm's functions; those a target usually has as one instruction through the compiler's built-in,
 # which stays one instruction under -ffreestanding or -fno-builtin (O2S_BUILTIN: prelude.c)
@@ -49,18 +54,23 @@ ERRORS = [("OK", 0, "success"),
           ("EWEIGHTS", 7, "the weights pointer is NULL, not aligned to NAME_WORKSPACE_ALIGN bytes, or not the "
                           "NAME.weights made with this NAME.c")]
 # the variants of o2s_forward a dispatching x86-64 build has (templates/c/prelude.c, source.c.j2),
-# best first: name, gcc/clang target attribute, instruction-set level, the case that picks it
-DISPATCH = [{"name": "avx512", "target": "avx512f", "level": "O2S_ISA_AVX512", "case": "O2S_ISA_AVX512"},
-            {"name": "avx2", "target": "avx2,fma", "level": "O2S_ISA_AVX2", "case": "O2S_ISA_AVX2"},
-            {"name": "base", "target": None, "level": "O2S_ISA_BUILD", "case": None}]
+# best first: name, gcc/clang target attribute, instruction-set level, the cases that pick it
+DISPATCH = [{"name": "avx512", "target": "avx512f", "level": "O2S_ISA_AVX512", "cases": ["O2S_ISA_AVX512"]},
+            {"name": "avx2", "target": "avx2,fma", "level": "O2S_ISA_AVX2", "cases": ["O2S_ISA_AVX2"]},
+            {"name": "base", "target": None, "level": "O2S_ISA_BUILD", "cases": []}]
+# With --weights bf16 an AVX-512 CPU runs the AVX2 variant: gcc -O2 leaves the AVX-512 copy of the
+# bf16 kernel's widening loop scalar (its 16 steps of 16-bit loads are fewer than one 512-bit
+# vector of them), measured 5.8x slower than the AVX2 copy on an LSTM h512.
+DISPATCH_BF16 = [dict(DISPATCH[1], cases=["O2S_ISA_AVX512", "O2S_ISA_AVX2"]), DISPATCH[2]]
 WORKSPACE_ALIGN = 8    # bytes: what every malloc gives, and enough for every element type
 SECTION_ALIGN = 64     # bytes: each element type's part of a workspace starts on a cache line
 WEIGHT_ALIGN = 16      # elements: each weight tensor (but the smaller ones) starts on a multiple of 16 in its type's block
 
 
 class Source:
-    def __init__(self, graph, name, approximate=False):
+    def __init__(self, graph, name, approximate=False, weight_format="float"):
         self.graph, self.name = graph, name
+        self.bf16 = weight_format == "bf16"  # constant float matrices stored as bfloat16
         self.names = c_namer(name)
         self.weights, self.pointers = [], []
         self.weight_ends = {}      # dtype name -> elements of its weight block so far
@@ -100,8 +110,19 @@ class Source:
         """A dim for the documentation: min / max / floor as words, in a comment."""
         return comment(render(d, self.dim_name, "doc"))
 
-    def value(self, v) -> str:
-        """The C expression (an identifier) for the storage of value v."""
+    def matrix(self, v, dtype):
+        """(identifier, kernel) for a matrix product's packed B `v`: with --weights bf16 a
+        constant float one is stored as bfloat16 and read by the kernel's bf16 variant."""
+        if self.bf16 and v.is_constant and dtype.name == "float":
+            self.use(dtype, "gemm_bf16")
+            self.vmath = True  # the variant widens through o2s_vm_u2f
+            return self.value(v, bf16=True), f"o2s_gemm_{dtype.name}_bf16"
+        self.use(dtype, "gemm")
+        return self.value(v), f"o2s_gemm_{dtype.name}"
+
+    def value(self, v, bf16=False) -> str:
+        """The C expression (an identifier) for the storage of value v (a weight stored as
+        bfloat16 when `bf16`, see matrix)."""
         if v is None:
             return "NULL"
         storage = self.graph.storage[id(v)]
@@ -112,14 +133,16 @@ class Source:
             return self.names.names[key]
         ident = self.names(key, root.name)
         if storage.kind == "weight":
-            dtype, count = root.dtype, max(int(root.data.size), 1)
+            dtype, data = (BF16, bf16_bits(root.data)) if bf16 else (root.dtype, np.asarray(root.data))
+            count = max(int(data.size), 1)
             at = self.weight_ends.get(dtype.name, 0)
             at = -(-at // WEIGHT_ALIGN) * WEIGHT_ALIGN if count >= WEIGHT_ALIGN else at
             self.weight_ends[dtype.name] = at + count
-            self.weights.append({"name": ident, "comment": quoted(root.name), "ctype": dtype.c,
-                                 "dtype": dtype.name, "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
-                                 "offset": at, "count": count, "bytes": int(root.data.nbytes),
-                                 "data": root.data if root.data.size else np.zeros(1, dtype.numpy)})
+            self.weights.append({"name": ident, "comment": quoted(root.name) + (" (bfloat16)" if bf16 else ""),
+                                 "ctype": dtype.c, "dtype": dtype.name,
+                                 "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
+                                 "offset": at, "count": count, "bytes": int(data.nbytes),
+                                 "data": data if data.size else np.zeros(1, dtype.numpy)})
         elif storage.kind == "arena":
             self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": f"_arena_{root.dtype.name}",
                                   "offset": f"_off_{root.dtype.name}[{storage.index}]",
@@ -186,7 +209,8 @@ class Source:
         a, out = node.attrs, node.outputs[0]
         packed = a["packed"]["B"]
         pack = not packed.is_constant
-        self.use(out.dtype, "gemm", *(["pack"] if pack else []))
+        self.use(out.dtype, *(["pack"] if pack else []))
+        b_name, kernel = self.matrix(packed, out.dtype)
         alpha, beta = c_number(a["alpha"], out.dtype), c_number(a["beta"], out.dtype)
         has_c = a["c_strides"] is not None and a["beta"] != 0
         formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
@@ -195,7 +219,7 @@ class Source:
         batch = self.attrs(node)["batch"]
         a_base, b_base, y_base = batch["index"]
         return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]), "t": out.dtype.name,
-                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": self.value(packed),
+                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": b_name, "kernel": kernel,
                 "alpha": alpha, "beta": beta if has_c else c_number(0, out.dtype),
                 "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
                 "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base) if pack else None,
@@ -235,7 +259,9 @@ class Source:
         H, I, G = a["hidden"], a["input_size"], GATES[a["cell"]]
         seq, batch, D = a["seq"], a["batch"], len(a["directions"])
         fn = self.functions(dtype)
-        packed = {k: self.value(x) for k, x in a["packed"].items()}
+        kernels = {k: self.matrix(x, dtype) for k, x in a["packed"].items() if k != "bias"}
+        packed = {k: name for k, (name, _) in kernels.items()}
+        packed["bias"] = self.value(a["packed"]["bias"])
         runtime = {k: not x.is_constant for k, x in a["packed"].items()}
         # only the inputs the code reads: constant W, R and B live on in their packed forms
         needed = {"X", "sequence_lens", "initial_h", "initial_c", "P"}
@@ -245,7 +271,7 @@ class Source:
         names = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
         v = {k: self.value(x) if x is not None and k in needed else None
              for k, x in zip(names, node.inputs + [None] * 8)}
-        self.use(dtype, "gemm", *(["pack"] if any(runtime.values()) else []))
+        self.use(dtype, *(["pack"] if any(runtime.values()) else []))
         clip = None if a["clip"] is None else c_number(a["clip"], dtype)
         matrices = []
         for name, start, stop, width in pack_weights.matrices(node):
@@ -274,10 +300,19 @@ class Source:
                 "state": self.states.get(id(node)),
                 "s": {k: self.value(x) for k, x in a["scratch"].items()}, "dirs": dirs,
                 "matrices": matrices, "runtime_bias": runtime["bias"],
+                "gemm": {k: kernel for k, (_, kernel) in kernels.items()},
                 "seq": self.dim(seq), "batch": self.dim(batch), "rows": self.dim(seq * batch),
                 "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "RB_H": G * H + 2 * H, "H3": 3 * H, "ctype": dtype.c,
                 "block": STEP_BLOCK, "layout": a["layout"],
                 "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
+
+
+def bf16_bits(data) -> np.ndarray:
+    """float32 `data` rounded to bfloat16 (to nearest, ties to even; NaN stays NaN), as the
+    upper 16 bits of each float."""
+    bits = np.ascontiguousarray(data, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(np.asarray(data, np.float32)), np.uint16(0x7FC0), rounded).reshape(np.shape(data))
 
 
 def max_chain(name, terms):
@@ -293,10 +328,12 @@ def offset_ptr(pointer: str, index: str) -> str:
     return pointer if index == "0" else f"{pointer} + {index}"
 
 
-def emit(graph, name: str, source: str, approximate: bool = False, summary=None, weights_file: bool = False):
+def emit(graph, name: str, source: str, approximate: bool = False, summary=None, weights_file: bool = False,
+         weight_format: str = "float"):
     """{NAME.h, NAME.c: text, and NAME_weights.c: text or, with `weights_file`, NAME.weights:
-    bytes}; `summary`, a dict, receives the memory figures."""
-    src = Source(graph, name, approximate)
+    bytes}; `summary`, a dict, receives the memory figures; `weight_format` "bf16" stores the
+    constant float matrices of the matrix products as bfloat16."""
+    src = Source(graph, name, approximate, weight_format)
     upper = src.upper
     dims = [{"name": src.dim_name(s), "onnx": quoted(s), "macro": src.bound_macro(s), "default": graph.bounds[s]}
             for s in graph.symbols()]
@@ -347,7 +384,9 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None,
     weight_bytes = sum(w["bytes"] for w in src.weights)
     arena_bytes = sum(a["bytes_default"] for a in arenas)
     kernels = [(t, env.get_template("c/kernels.c.j2").render(
-        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t)))
+        t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t),
+        storages=[{"suffix": "", "btype": BY_NAME[t].c}] * ("gemm" in used)
+        + [{"suffix": "_bf16", "btype": BF16.c}] * ("gemm_bf16" in used)))
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
@@ -356,7 +395,8 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None,
                   pinned=pinned(graph), stream=stream, inputs=inputs, outputs=outputs,
                   errors=[e for e in ERRORS if e[0] != "EWEIGHTS" or weights_file],
                   arena_bytes=arena_bytes, weight_bytes=weight_bytes, workspace_align=WORKSPACE_ALIGN,
-                  weights_file=weights_file, file_bytes=file_bytes, blocks=list(blocks.values()))
+                  weights_file=weights_file, file_bytes=file_bytes, blocks=list(blocks.values()),
+                  bf16=src.bf16)
     if summary is not None:
         summary.update(name=name, weight_bytes=weight_bytes, arena_bytes=arena_bytes, bounds=dict(graph.bounds),
                        weights_file=file_bytes if weights_file else None)
@@ -365,7 +405,8 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None,
         **common, weights=src.weights, arenas=arenas, pointers=src.pointers, body=body, unused=unused,
         kernels=kernels, vmath=vmath, prelude=prelude, align=plan_memory.ALIGN, section_align=SECTION_ALIGN,
         args=args, dim_args=", ".join(dim_names), fingerprint=FINGERPRINT_SLOT,
-        weights_version=WEIGHTS_VERSION, dispatch=DISPATCH))
+        weights_version=WEIGHTS_VERSION,
+        dispatch=DISPATCH_BF16 if any("gemm_bf16" in used for used in src.kernels.values()) else DISPATCH))
     files = {f"{name}.h": tidy(header)}
     if weights_file:
         # the code and its weights file belong together when the code is the same: the file's

@@ -56,7 +56,7 @@ def c_initializer(data: np.ndarray, dtype: DType, indent: str = "    ") -> str:
 # The weights of NAME_weights.c are 64-bit words, the largest integers C99 has: gcc parses an
 # initializer at a few microseconds per element, whatever its size, so two floats a word halve
 # the time of one a word. FLOATS_PER_WORD of each float type go in one little-endian word.
-FLOATS_PER_WORD = {"float": 2, "double": 1}
+FLOATS_PER_WORD = {"float": 2, "double": 1, "bfloat16": 4}
 WORDS_PER_LINE = 8
 
 
