@@ -182,15 +182,15 @@ def test_dequantize_runtime_parameters(dtype, target, tmp_path):
 
 def test_quantize_runtime_parameters(target, tmp_path):
     """QuantizeLinear-19 with scale and zero point given at run time: halfway cases to even,
-    saturation, infinities."""
+    saturation, infinities, and NaN (the lowest value, as onnxruntime's kernel gives)."""
     model = make([h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
-                 [("x", T.FLOAT, (9,)), ("s", T.FLOAT, ()), ("z", T.INT8, ())], [("y", T.INT8, (9,))], 19)
-    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1e30, -1e30, np.inf, -np.inf], np.float32)
+                 [("x", T.FLOAT, (10,)), ("s", T.FLOAT, ()), ("z", T.INT8, ())], [("y", T.INT8, (10,))], 19)
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1e30, -1e30, np.inf, -np.inf, np.nan], np.float32)
     path = save(model, tmp_path)
     run = build(path, target, tmp_path / target)
     feeds = [x, np.array(1.0, np.float32), np.array(3, np.int8)]
     got = run(*feeds)
-    np.testing.assert_array_equal(got[0], np.array([3, 5, 5, 3, 1, 127, -128, 127, -128], np.int8))
+    np.testing.assert_array_equal(got[0], np.array([3, 5, 5, 3, 1, 127, -128, 127, -128, -128], np.int8))
     assert_close(got, ort_run(path, feeds), target)
 
 
