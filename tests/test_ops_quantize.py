@@ -107,11 +107,13 @@ def check(model, feeds, target, tmp_path):
         assert_close(run(*inputs), reference(path, inputs), f"{target} {[x.shape for x in inputs]}")
 
 
-def _inputs_for(x_shape, scale, zero_point, dtype):
-    rng = np.random.default_rng(0)
-    info = np.iinfo(NP[dtype])
-    x = (rng.standard_normal(x_shape) * 0.8 * (info.max - info.min) * np.max(scale) / 4).astype(np.float32)
-    return x
+def _per_element(scale, layout, shape, axis):
+    """The scale of each element of x."""
+    if layout == "tensor":
+        return np.broadcast_to(scale, shape)
+    if layout == "axis":
+        return np.broadcast_to(scale.reshape((-1,) + (1,) * (len(shape) - axis - 1)), shape)
+    return np.repeat(scale, 2, axis=axis)  # blocks of 2
 
 
 # -- QuantizeLinear / DequantizeLinear against onnxruntime -----------------------------------------
@@ -140,7 +142,7 @@ LINEAR_ZP = [(o, d, l, z) for o, d, l in LINEAR for z in (True, False) if z or d
                          ids=[f"{o}-{T.DataType.Name(d).lower()}-{l}-{'zp' if z else 'no_zp'}" for o, d, l, z in LINEAR_ZP])
 def test_quantize_dequantize(opset, dtype, layout, zero, target, tmp_path):
     """x → QuantizeLinear → q (an output) → DequantizeLinear → y, the parameters as initializers;
-    x spans the type's range and beyond (saturation, infinities), with halfway cases."""
+    x reaches beyond the type's range (saturation), with infinities and near-halfway values."""
     shape, axis = (2, 4, 6), 1
     scale, zero_point = _params(layout, dtype, shape, axis, zero)
     attrs = {} if opset < 13 else {"axis": axis}
@@ -154,13 +156,16 @@ def test_quantize_dequantize(opset, dtype, layout, zero, target, tmp_path):
     model = make([h.make_node("QuantizeLinear", names, ["q"], **q_attrs),
                   h.make_node("DequantizeLinear", ["q"] + names[1:], ["y"], **attrs)],
                  [("x", T.FLOAT, shape)], [("q", dtype, shape), ("y", T.FLOAT, shape)], opset, inits)
-    x = _inputs_for(shape, scale, zero_point, dtype)
-    halfway = np.broadcast_to(scale if layout != "block" else np.repeat(scale, 2, axis=axis),
-                              shape) if layout != "axis" else np.broadcast_to(scale.reshape(-1, 1), shape)
-    x2 = (np.arange(np.prod(shape)).reshape(shape) % 9 - 4 + 0.5).astype(np.float32) * halfway
+    steps = _per_element(scale, layout, shape, axis)
+    info = np.iinfo(NP[dtype])
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * steps * (float(info.max) - float(info.min)) / 4).astype(np.float32)
+    # (k + 1/2) steps: halfway cases, up to the rounding of x / scale (exact ones:
+    # test_quantize_runtime_parameters)
+    x2 = ((np.arange(np.prod(shape)).reshape(shape) % 9 - 4 + 0.5) * steps).astype(np.float32)
     x3 = x.copy()
     x3.flat[:4] = [np.inf, -np.inf, 3e38, -3e38]
-    check(model, [[x], [x2.astype(np.float32)], [x3]], target, tmp_path)
+    check(model, [[x], [x2], [x3]], target, tmp_path)
 
 
 @pytest.mark.parametrize("dtype", [T.INT8, T.UINT8, T.INT32])

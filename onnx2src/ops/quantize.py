@@ -32,11 +32,10 @@ import numpy as np
 
 from ..dims import is_static
 from ..ir import CompileError, DType, Node, Value, dtype_from_onnx, BY_NUMPY
-from ..loops import broadcast_view, contiguous, nest, strides
+from ..loops import broadcast_view, contiguous, nest
 from . import axis_of, ir, register, set_output
 from .conv import lower_conv, geometry
 from .gemm import _matmul_shapes, lower_matmul
-from .elementwise import broadcast
 from .reduce import reduce_node
 
 QUANTIZED = ("int8", "uint8", "int16", "uint16")     # QuantizeLinear's outputs
