@@ -14,6 +14,8 @@
   data and not the float weight; an int32 one (a bias) folds;
 - invalid or unsupported models refused with a CompileError.
 """
+import warnings
+
 import numpy as np
 import onnx
 import pytest
@@ -187,7 +189,8 @@ def test_dequantize_runtime_parameters(dtype, target, tmp_path):
 
 def test_quantize_runtime_parameters(target, tmp_path):
     """QuantizeLinear-19 with scale and zero point given at run time: halfway cases to even,
-    saturation, infinities, and NaN (the lowest value, as onnxruntime's kernel gives)."""
+    saturation, infinities, and NaN (the lowest value, as onnxruntime's kernel gives); x / scale
+    overflowing saturates too."""
     model = make([h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
                  [("x", T.FLOAT, (10,)), ("s", T.FLOAT, ()), ("z", T.INT8, ())], [("y", T.INT8, (10,))], 19)
     x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1e30, -1e30, np.inf, -np.inf, np.nan], np.float32)
@@ -196,6 +199,13 @@ def test_quantize_runtime_parameters(target, tmp_path):
     feeds = [x, np.array(1.0, np.float32), np.array(3, np.int8)]
     got = run(*feeds)
     np.testing.assert_array_equal(got[0], np.array([3, 5, 5, 3, 1, 127, -128, 127, -128, -128], np.int8))
+    assert_close(got, ort_run(path, feeds), target)
+    # x / scale overflowing to an infinity saturates, without a warning from the NumPy module
+    feeds[1] = np.array(1e-3, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = run(*feeds)
+    np.testing.assert_array_equal(got[0], np.array([127, 127, 127, -128, -128, 127, -128, 127, -128, -128], np.int8))
     assert_close(got, ort_run(path, feeds), target)
 
 
