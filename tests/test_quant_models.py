@@ -96,3 +96,24 @@ def test_weights_stay_quantized(model):
     for name, size in sizes.items():
         if name != f"{model}_float":
             assert size < 0.4 * floats, sizes
+
+
+def test_qdq_model_streams(target, tmp_path):
+    """A QDQ model around an LSTM (its per-step heads quantized) keeps its step API: chunk by
+    chunk, one step at a time or in uneven chunks, it gives onnxruntime's outputs for the whole
+    sequence."""
+    from onnx2src.harness import CStream
+    from conftest import chunked, stream_plan
+    path = _path("kws_lstm_qdq_ts")
+    plan = stream_plan(path)
+    assert plan.reason is None and (plan.time, plan.batch) == ("seq", "batch")
+    rng = np.random.default_rng(8)
+    x = [rng.standard_normal((2, 9, 8)).astype(np.float32)]
+    expected = ort_as_written(path, x)
+    assert_close(expected, ort_run(path, x), "onnxruntime as written and optimized")
+    names = {"in": ["x"], "out": [o.name for o in onnx.load(path).graph.output]}
+    run = build(path, target, tmp_path / target, max_dims={"seq": 16, "batch": 4})
+    assert_close(run(*x), expected, f"{target} whole sequence")
+    for sizes in ([1] * 9, [4, 2, 3]):
+        step = CStream(run, 2).step if target == "c" else run.module.Stream().step
+        assert_close(chunked(step, plan, names, x, sizes), expected, f"{target} chunks {sizes}")

@@ -33,7 +33,7 @@ import numpy as np
 from ..dims import is_static
 from ..ir import CompileError, DType, Node, Value, dtype_from_onnx, BY_NUMPY
 from ..loops import broadcast_view, contiguous, nest
-from . import axis_of, ir, register, set_output
+from . import axis_of, ir, register, set_output, stream_same
 from .conv import lower_conv, geometry
 from .gemm import _matmul_shapes, lower_matmul
 from .reduce import reduce_node
@@ -372,8 +372,11 @@ def lower_conv_integer(node, graph):
     return nodes + lower_conv(_conv_node(node, x32, w32), graph)
 
 
-register("QuantizeLinear", 10, infer=infer_quantize, fold=fold_quantize, lower=lower_quantize)
-register("DequantizeLinear", 10, infer=infer_dequantize, fold=fold_dequantize, lower=lower_dequantize)
+# stream_same: x's time steps stay apart (the scale and zero point must not be per-step; a block
+# never lies along the time axis, whose size is symbolic)
+register("QuantizeLinear", 10, infer=infer_quantize, fold=fold_quantize, lower=lower_quantize, stream=stream_same)
+register("DequantizeLinear", 10, infer=infer_dequantize, fold=fold_dequantize, lower=lower_dequantize,
+         stream=stream_same)
 register("DynamicQuantizeLinear", 11, infer=infer_dynamic, fold=fold_dynamic, lower=lower_dynamic)
 register("MatMulInteger", 10, infer=infer_matmul_integer, fold=fold_matmul_integer, lower=lower_matmul_integer)
 register("ConvInteger", 10, infer=infer_conv_integer, lower=lower_conv_integer)

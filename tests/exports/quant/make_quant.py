@@ -10,6 +10,9 @@ models built with onnx.helper (no PyTorch), and what onnxruntime's quantizers ma
   NAME_qdq_u8u8.onnx     quantize_static, QDQ, uint8 activations, uint8 weights, per tensor
   NAME_dynamic.onnx      quantize_dynamic (int8 weights): DynamicQuantizeLinear + MatMulInteger /
                          ConvInteger
+  kws_lstm_qdq_ts.onnx   quantize_static QDQ (uint8 activations, int8 weights) of
+                         tests/exports/stream/kws_lstm_ts.onnx: an LSTM (left float) with per-step
+                         MatMul heads, which streams
 
 Run from anywhere: python tests/exports/quant/make_quant.py (onnx and onnxruntime needed; the
 calibration data and weights are seeded, so the files come out the same for the same versions).
@@ -55,9 +58,9 @@ def conv1d():
 class Calibration:
     """A few seeded batches of normal data: onnxruntime's CalibrationDataReader protocol."""
 
-    def __init__(self, shape, seed=12):
+    def __init__(self, shape, seed=12, batch=4):
         rng = np.random.default_rng(seed)
-        self.batches = iter([{"x": rng.standard_normal((4,) + shape).astype(np.float32)} for _ in range(8)])
+        self.batches = iter([{"x": rng.standard_normal((batch,) + shape).astype(np.float32)} for _ in range(8)])
 
     def get_next(self):
         return next(self.batches, None)
@@ -80,6 +83,9 @@ def main():
                             per_channel=per_channel)
         quantize_dynamic(src, os.path.join(HERE, f"{name}_dynamic.onnx"), weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gemm", "Conv"])
+    kws = os.path.join(HERE, "..", "stream", "kws_lstm_ts.onnx")
+    quantize_static(kws, os.path.join(HERE, "kws_lstm_qdq_ts.onnx"), Calibration((10, 8), seed=13, batch=2),
+                    quant_format=QuantFormat.QDQ)
 
 
 if __name__ == "__main__":
