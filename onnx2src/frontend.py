@@ -180,6 +180,7 @@ def _type_of(vi, named: set):
 def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     name = proto.name or f"{proto.op_type}_{index}"
     node = Node(proto.op_type, name, [], [], domain=proto.domain)
+    schema = None  # other domains: the op module checks the attributes it reads
     if proto.domain in ONNX_DOMAINS:
         try:
             schema = onnx.defs.get_schema(proto.op_type, opset, "")
@@ -189,7 +190,8 @@ def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     # A node no op module serves (or of another domain) keeps only its inputs and outputs:
     # ops.check_supported, before shape inference, lists all such nodes in one error.
     for a in (proto.attribute if supported(node) else ()):
-        _check_attribute(a, schema, node)
+        if schema is not None:
+            _check_attribute(a, schema, node)
         if a.type == onnx.AttributeProto.GRAPH and node.op_type == "If":
             node.attrs[a.name] = _branch(a.g, node, opset, values)
             continue

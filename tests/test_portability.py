@@ -21,7 +21,7 @@ from test_exports import HERE, random_inputs
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
 # (file, dim sizes): the seeds, recurrent exports of both exporters, and op exports with
 # Conv / BatchNorm / pooling / LayerNorm / Pad / CumSum / the activation zoo / torch.where with a
-# ReduceMean.
+# ReduceMean; quantized models (QDQ from quantize_static, quantize_dynamic's ConvInteger).
 MODELS = [(os.path.join(SAMPLES, "simple_lstm.onnx"), {"batch": 2, "seq": 5}),
           (os.path.join(SAMPLES, "simple_gru.onnx"), {"batch": 3, "seq": 4}),
           (os.path.join(SAMPLES, "simple_rnn.onnx"), {"batch": 1, "seq": 6}),
@@ -34,7 +34,9 @@ MODELS = [(os.path.join(SAMPLES, "simple_lstm.onnx"), {"batch": 2, "seq": 5}),
           (os.path.join(HERE, "ops", "audio_frontend_ts17.onnx"), {"batch": 2, "time": 5}),
           (os.path.join(HERE, "ops", "ln_gru_dy.onnx"), {"batch": 2, "seq": 5}),
           (os.path.join(HERE, "ops", "where_global_ts17.onnx"), {"batch": 3}),
-          (os.path.join(HERE, "ops", "where_cond_dy.onnx"), {"batch": 2})]
+          (os.path.join(HERE, "ops", "where_cond_dy.onnx"), {"batch": 2}),
+          (os.path.join(HERE, "quant", "mlp_qdq_s8s8_pc.onnx"), {"batch": 3}),
+          (os.path.join(HERE, "quant", "conv1d_dynamic.onnx"), {"batch": 2, "time": 9})]
 IDS = [os.path.basename(f)[:-5] for f, _ in MODELS]
 
 STRICT = ["-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wdouble-promotion", "-Wconversion"]

@@ -202,7 +202,7 @@ class Source:
         out, src = node.outputs[0], node.inputs[0].dtype
         expr = self.env.get_template(f"c/expr/{node.attrs['kind']}.c.j2").render(
             x=[f"_x{k}" for k in range(len(node.inputs))], a=self.attrs(node), t=out.dtype.name,
-            ctype=out.dtype.c, f=OnDemand(lambda: self.functions(src)))
+            ctype=out.dtype.c, src=src.name, f=OnDemand(lambda: self.functions(src)))
         return {"x_ctype": [v.dtype.c for v in node.inputs], "expr": expr.strip()}
 
     def ctx_Gemm(self, node):

@@ -89,6 +89,7 @@ class Module:
         out = node.outputs[0].dtype
         expr = self.env.get_template(f"numpy/expr/{node.attrs['kind']}.py.j2").render(
             x=[self.value(v) for v in node.inputs], a=self.attrs(node), dtype=out.numpy.name,
+            src=node.inputs[0].dtype.numpy.name,
             kind=out.numpy.kind, helper=self.helper)
         return {"expr": expr.strip()}
 

@@ -12,6 +12,8 @@ and, for ops that can keep the time steps of a streamed model apart (passes/stre
                        length: fine as a shape input, not as data). The pass calls it only when
                        an input is per-step or SIZE; ops without it stop streaming there.
 A node is served by the newest registration whose since_version is not above the node's own.
+An op of another domain than ONNX's registers as "domain:op_type" (version 1; its attributes are
+checked by its own rules, there being no ONNX schema for them).
 Every op module is imported at the end of this file, so the registry is complete as soon as
 anything in the package is imported, whichever module that is.
 """
@@ -57,11 +59,13 @@ NAME_LIMIT = 60  # characters of a node name (from the model) shown in an error 
 
 
 def _find(node: Node) -> Optional[OpDef]:
+    """An ONNX op by its name; an op of another domain (onnxruntime's com.microsoft contrib ops)
+    is registered as "domain:op_type"."""
     found = None
-    if node.domain in ONNX_DOMAINS:
-        for since, opdef in _REGISTRY.get(node.op_type, []):
-            if since <= node.version:
-                found = opdef
+    key = node.op_type if node.domain in ONNX_DOMAINS else f"{node.domain}:{node.op_type}"
+    for since, opdef in _REGISTRY.get(key, []):
+        if since <= node.version:
+            found = opdef
     return found
 
 

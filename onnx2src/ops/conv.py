@@ -106,7 +106,8 @@ def _ints(node, name, default, count, least):
 
 def geometry(node, transposed: bool) -> Geometry:
     x, w, b = node.input(0), node.input(1), node.input(2)
-    if x.dtype.name not in FLOATS:
+    # ConvInteger (ops/quantize.py) runs here on its operands widened to int32
+    if x.dtype.name not in FLOATS and not (node.op_type == "ConvInteger" and x.dtype.name == "int32"):
         raise CompileError(f"{node.op_type} on {x.dtype.name} is not supported (float or double)", node)
     for v, what in ((w, "W"), (b, "B")):
         if v is not None and v.dtype != x.dtype:

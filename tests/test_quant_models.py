@@ -1,0 +1,119 @@
+"""Quantized models as onnxruntime's quantizers write them (tests/exports/quant, made by its
+make_quant.py from two small float models: a Gemm/MatMul MLP and a Conv1d model):
+quantize_static in QDQ format (uint8 or int8 activations, int8 or uint8 weights, per tensor or
+per channel) and quantize_dynamic (DynamicQuantizeLinear + MatMulInteger / ConvInteger). Both
+targets are compared with onnxruntime running the same quantized model, twice: as written
+(basic graph optimizations only) and with its default optimizations (which run QDQ groups as
+fused integer kernels).
+
+Tolerance: the float tolerance of every other test. A quantized model may differ from
+onnxruntime by one quantization step where a float sum before a QuantizeLinear lands within
+rounding of a halfway point and the two sum in different orders; on these models and inputs
+(seeded) no element does: the outputs are equal, which test_exact_on_the_grid asserts and the
+README reports. The quantized weights stay int8 / uint8 in the generated code
+(test_weights_stay_quantized).
+"""
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from onnx2src import generate
+
+from conftest import assert_close, build, ort_run
+
+HERE = os.path.join(os.path.dirname(__file__), "exports", "quant")
+QUANTIZED = [f"{m}_{q}" for m in ("mlp", "conv1d") for q in ("qdq_u8s8", "qdq_s8s8_pc", "qdq_u8u8", "dynamic")]
+
+
+def _path(name):
+    return os.path.join(HERE, f"{name}.onnx")
+
+
+def _inputs(name, seed):
+    rng = np.random.default_rng(seed)
+    shape = (7, 16) if name.startswith("mlp") else (3, 4, 41)
+    return [rng.standard_normal(shape).astype(np.float32) * (1 + seed)]
+
+
+def ort_as_written(path, inputs):
+    """onnxruntime with its basic graph optimizations only: the model's own ops."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, dict(zip([i.name for i in sess.get_inputs()], inputs)))
+
+
+def test_models_are_what_the_quantizers_wrote():
+    ops = {name: {n.op_type for n in onnx.load(_path(name)).graph.node} for name in QUANTIZED}
+    for name, found in ops.items():
+        if name.endswith("dynamic"):
+            assert {"DynamicQuantizeLinear", "MatMulInteger" if name.startswith("mlp") else "ConvInteger"} <= found
+        else:
+            assert {"QuantizeLinear", "DequantizeLinear"} <= found and "Relu" not in found
+    pc = onnx.load(_path("mlp_qdq_s8s8_pc"))
+    scales = [i for i in pc.graph.initializer if i.name.startswith("w1") and "scale" in i.name]
+    assert scales and scales[0].dims == [32]  # per output channel
+
+
+@pytest.mark.parametrize("name", QUANTIZED)
+def test_quantized_model(name, target, tmp_path):
+    path = _path(name)
+    run = build(path, target, tmp_path / target)
+    for seed in range(3):
+        x = _inputs(name, seed)
+        got = run(*x)
+        assert_close(got, ort_as_written(path, x), f"{name} {target} seed {seed} (as written)")
+        assert_close(got, ort_run(path, x), f"{name} {target} seed {seed} (onnxruntime's default)")
+
+
+@pytest.mark.parametrize("name", QUANTIZED)
+def test_exact_on_the_grid(name, target, tmp_path):
+    """The outputs (dequantized from the last QuantizeLinear, or integer sums scaled) are
+    onnxruntime's to the bit on these inputs."""
+    path = _path(name)
+    run = build(path, target, tmp_path / target)
+    x = _inputs(name, 5)
+    got, want = run(*x)[0], ort_as_written(path, x)[0]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv1d"])
+def test_weights_stay_quantized(model):
+    """The C weights of a QDQ model are about a quarter of the float model's: the int8 weights
+    are not folded back to floats (biases, int32 in the model, fold to float: same size)."""
+    sizes = {}
+    for name in (f"{model}_float", f"{model}_qdq_s8s8_pc", f"{model}_qdq_u8s8", f"{model}_dynamic"):
+        summary = {}
+        files = generate(_path(name), "c", name="m", summary=summary)
+        sizes[name] = summary["weight_bytes"]
+        if name != f"{model}_float":
+            assert "int8_t values[" in files["m_weights.c"], name
+    floats = sizes[f"{model}_float"]
+    for name, size in sizes.items():
+        if name != f"{model}_float":
+            assert size < 0.4 * floats, sizes
+
+
+def test_qdq_model_streams(target, tmp_path):
+    """A QDQ model around an LSTM (its per-step heads quantized) keeps its step API: chunk by
+    chunk, one step at a time or in uneven chunks, it gives onnxruntime's outputs for the whole
+    sequence."""
+    from onnx2src.harness import CStream
+    from conftest import chunked, stream_plan
+    path = _path("kws_lstm_qdq_ts")
+    plan = stream_plan(path)
+    assert plan.reason is None and (plan.time, plan.batch) == ("seq", "batch")
+    rng = np.random.default_rng(8)
+    x = [rng.standard_normal((2, 9, 8)).astype(np.float32)]
+    expected = ort_as_written(path, x)
+    assert_close(expected, ort_run(path, x), "onnxruntime as written and optimized")
+    names = {"in": ["x"], "out": [o.name for o in onnx.load(path).graph.output]}
+    run = build(path, target, tmp_path / target, max_dims={"seq": 16, "batch": 4})
+    assert_close(run(*x), expected, f"{target} whole sequence")
+    for sizes in ([1] * 9, [4, 2, 3]):
+        step = CStream(run, 2).step if target == "c" else run.module.Stream().step
+        assert_close(chunked(step, plan, names, x, sizes), expected, f"{target} chunks {sizes}")
