@@ -213,7 +213,7 @@ def emit(graph, name: str, source: str):
                                                       for c in guard) + ":")
     text = env.get_template("numpy/module.py.j2").render(
         name=name, source=comment(source), inputs=inputs, outputs=outputs,
-        pinned=pinned(graph), stream=stream,
+        pinned=pinned(graph), stream=stream, recurrent=any(n.op_type == "Recurrent" for n in graph.nodes),
         weights=m.weights, helpers=m.helpers, body=body,
         dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s))} for s in graph.symbols()])
     return {f"{name}.py": tidy(text)}
