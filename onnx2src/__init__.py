@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional, Union
 from .ir import CompileError, InternalError
 
 TARGETS = ("c", "numpy")
-WEIGHT_FORMATS = ("float", "bf16")  # how the C target stores constant matrices (--weights)
+WEIGHT_FORMATS = ("float", "bf16", "int8")  # how constant matrices are stored (--weights)
 DEFAULT_MAX_DIM = 128  # the default bound of a symbolic dim in the C target, but for
 DEFAULT_MAX_BATCH = 1  # the batch dim of a recurrence: one stream unless asked for more
 
@@ -36,7 +36,9 @@ def generate(path: str, target: str, name: Optional[str] = None,
     memory: weight_bytes, arena_bytes and the bounds they are computed at. `weights_file` puts the
     C target's weights into NAME.weights (bytes, the one file that is not text) instead of
     NAME_weights.c. `weights` "bf16" stores the C target's constant float matrices (of Gemm,
-    MatMul, Conv, and the recurrences' W and R) as bfloat16, computing in float32 (see README). Every file starts
+    MatMul, Conv, and the recurrences' W and R) as bfloat16, computing in float32; "int8"
+    quantizes them to int8 with a scale per output channel (int8_weights) and both targets store
+    them so (see README). Every file starts
     with a comment naming onnx2src's version, the model file and its external-data files with
     their SHA-256, the opsets and the options that change the output: the same inputs give the
     same bytes wherever the model is."""
@@ -50,7 +52,14 @@ def generate(path: str, target: str, name: Optional[str] = None,
     problem = naming.module_name_problem(name, target)
     if problem:
         raise CompileError(f"--name {name!r} can't be used: {problem}")
+    if weights not in WEIGHT_FORMATS:
+        raise CompileError(f"unknown weight format {weights!r} (choose from {', '.join(WEIGHT_FORMATS)})")
+    if weights == "bf16" and target != "c":
+        raise CompileError("--weights bf16 is for the C target (the NumPy module keeps float32 weights)")
     model, data_files = frontend.read(path)
+    if weights == "int8":
+        from .int8_weights import dequantize_model
+        dequantize_model(model)  # what is compiled: the model with its matrices quantized
     graph = frontend.from_model(model)
     frontend.pin(graph, consts or {}, fixed_dims)
     graph.bounds = _bounds(graph, max_dims or {})  # the rest are filled by plan_memory
@@ -59,13 +68,9 @@ def generate(path: str, target: str, name: Optional[str] = None,
         raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
     if weights_file and target != "c":
         raise CompileError("--weights-file is for the C target (the NumPy module embeds its weights)")
-    if weights not in WEIGHT_FORMATS:
-        raise CompileError(f"unknown weight format {weights!r} (choose from {', '.join(WEIGHT_FORMATS)})")
-    if weights != "float" and target != "c":
-        raise CompileError(f"--weights {weights} is for the C target (the NumPy module keeps float32 weights)")
     if target == "numpy":
         from .emit import numpy as emitter
-        files = emitter.emit(graph, name, os.path.basename(path))
+        files = emitter.emit(graph, name, os.path.basename(path), weights)
     else:
         from .emit import c as emitter
         files = emitter.emit(graph, name, os.path.basename(path), approximate, summary, weights_file, weights)

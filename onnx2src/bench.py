@@ -29,7 +29,7 @@ import numpy as np
 
 from . import WEIGHT_FORMATS, CompileError, generate
 from .emit import naming
-from .harness import (CBuildError, Interface, bf16_model, build_executable, have_onnxruntime, load_numpy,
+from .harness import (CBuildError, Interface, bf16_model, build_executable, int8_model, have_onnxruntime, load_numpy,
                       compiler_version, ort_session, reference, split_compiler)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
@@ -244,18 +244,20 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
                 numpy_: bool = True, ort: bool = True, onnx_ref: bool = False, max_dims=(),
                 seed: int = 0, log=None, consts=(), fixed_dims=(), weights: str = "float") -> dict:
     """Every number of one table row; wrong outputs set the timing to None and add to
-    row["errors"]. With `weights` "bf16" the C code stores its matrices as bfloat16 and every
-    runtime runs the model with those matrices rounded to bfloat16 (harness.bf16_model), so
-    that the outputs still agree. Raises CompileError, UsageError, CBuildError."""
+    row["errors"]. With `weights` "bf16" or "int8" the C code stores its matrices so, and every
+    runtime runs the model with those matrices rounded the same way (harness.bf16_model,
+    harness.int8_model), so that the outputs still agree. Raises CompileError, UsageError,
+    CBuildError."""
+    reduced = {"bf16": bf16_model, "int8": int8_model}
     with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as folder:
-        model = path if weights == "float" else bf16_model(path, os.path.join(folder, "bf16.onnx"))
+        model = path if weights == "float" else reduced[weights](path, os.path.join(folder, f"{weights}.onnx"))
         return _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims,
                             seed, log, consts, fixed_dims, weights)
 
 
 def _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims, seed,
                  log, consts, fixed_dims, weights) -> dict:
-    """bench_model on `model`, the file every runtime reads (`path`, or its bf16 rounding)."""
+    """bench_model on `model`, the file every runtime reads (`path`, or its rounding)."""
     iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, consts, fixed_dims)
     bounds = dict(env)  # the arena reported is the one these sizes need ...
     bounds.update(resolve_dims(iface, max_dims, "--max-dim", default=None))  # ... unless bounded
@@ -281,12 +283,12 @@ def _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onn
             log(f"  C {flags} ...")
         us, outputs = run_c(files, name, iface, env, inputs, flags, seconds, max_calls)
         row["c_us"][flags] = us if check(f"c {flags}", outputs) else None
-    if numpy_ and weights == "float":  # the NumPy target keeps float32 weights
+    if numpy_ and weights != "bf16":  # the NumPy target has no bf16 weights
         if log:
             log("  NumPy ...")
         with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as work:
             module = load_numpy(generate(path, "numpy", name=name, max_dims=bounds, consts=iface.consts,
-                                             fixed_dims=iface.fixed_dims)[f"{name}.py"], name, work)
+                                         fixed_dims=iface.fixed_dims, weights=weights)[f"{name}.py"], name, work)
         if check("numpy", list(module.run(*inputs))):
             row["numpy_us"] = 1e6 * time_callable(lambda: module.run(*inputs), seconds, max_calls)
     if ort and have_onnxruntime():
@@ -383,6 +385,9 @@ def table(rows: List[dict], cflags: Sequence[str], numpy_: bool, ort: bool, onnx
     if any(r.get("weights", "float") == "bf16" for r in rows):
         notes.append("--weights bf16: the C code stores its matrices as bfloat16, and onnxruntime "
                      "(and the check) run the model with them rounded to bfloat16")
+    if any(r.get("weights", "float") == "int8" for r in rows):
+        notes.append("--weights int8: the code stores its matrices as int8 with a scale per output "
+                     "channel, and onnxruntime (and the check) run the model with them dequantized")
     if any(r["arena_bytes"] is None or r["weight_bytes"] is None for r in rows):
         notes.append("n/a: the generated header states no `Memory: ... arena of N bytes ... "
                      "M bytes of weights` line")
@@ -427,8 +432,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fix-dim", type=dim_arg, action="append", default=[], metavar="DIM=N",
                    help="fix a symbolic dim at compile time, as onnx2src --fix-dim does; repeatable")
     p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float",
-                   help="how the C code stores its matrices, as onnx2src --weights does; with bf16 "
-                        "every runtime runs the model with its matrices rounded to bfloat16")
+                   help="how the code stores its matrices, as onnx2src --weights does; with bf16 "
+                        "or int8 every runtime runs the model with its matrices rounded so")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     return p

@@ -84,9 +84,11 @@ def parser() -> argparse.ArgumentParser:
                    help="C target: write the weights into NAME.weights, a binary file the program "
                         "loads and passes to every call, instead of compiling them in (NAME_weights.c)")
     p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float",
-                   help="C target: how constant matrices (Gemm, MatMul, Conv, the recurrences' W and R) "
-                        "are stored: float (exact, the default) or bf16 (half the bytes, float32 "
-                        "arithmetic; see README, Reduced-precision weights)")
+                   help="how constant matrices (Gemm, MatMul, Conv, the recurrences' W and R) "
+                        "are stored: float (exact, the default); bf16 (C target: half the bytes, "
+                        "float32 arithmetic); int8 (both targets: a quarter of the bytes, symmetric "
+                        "with a scale per output channel, float32 arithmetic); see README, "
+                        "Reduced-precision weights")
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")

@@ -267,6 +267,17 @@ def bf16_model(path: str, out: str) -> str:
     return out
 
 
+def int8_model(path: str, out: str) -> str:
+    """Save at `out` the model at `path` with its matrix weights quantized to int8 and
+    dequantized (int8_weights.dequantize_model; external data made inline): the model
+    --weights int8 compiles, so the reference to check its code against. Returns `out`."""
+    import onnx
+
+    from .int8_weights import dequantize_model
+    onnx.save(dequantize_model(onnx.load(path)), out)
+    return out
+
+
 def reference(path: str, use_ort: bool = True, pinned: Optional[Dict[str, np.ndarray]] = None):
     """(label, run): `run(inputs) -> list of outputs` through onnxruntime (one thread) when
     `use_ort` and it is importable, else through onnx.reference.ReferenceEvaluator. `inputs`

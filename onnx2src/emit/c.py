@@ -14,11 +14,12 @@ from onnx import TensorProto
 from ..dims import Dim, is_static, product, render
 
 from ..ir import DTYPES, DType
-from ..loops import Nest
+from ..loops import PANEL, Nest
 from ..ops.recurrent import GATES, STEP_BLOCK
+from ..int8_weights import int8_columns
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy
-from .literals import FLOATS_PER_WORD, c_initializer, c_number, c_words
+from .literals import ELEMENTS_PER_WORD, c_initializer, c_number, c_words
 from .naming import c_namer, comment, node_comment, pinned, quoted, sentence
 
 # bfloat16, a storage type of the C target only (--weights bf16): a float's upper 16 bits
@@ -70,7 +71,7 @@ WEIGHT_ALIGN = 16      # elements: each weight tensor (but the smaller ones) sta
 class Source:
     def __init__(self, graph, name, approximate=False, weight_format="float"):
         self.graph, self.name = graph, name
-        self.bf16 = weight_format == "bf16"  # constant float matrices stored as bfloat16
+        self.weight_format = weight_format  # how constant float matrices are stored (--weights)
         self.names = c_namer(name)
         self.weights, self.pointers = [], []
         self.weight_ends = {}      # dtype name -> elements of its weight block so far
@@ -111,18 +112,38 @@ class Source:
         return comment(render(d, self.dim_name, "doc"))
 
     def matrix(self, v, dtype):
-        """(identifier, kernel) for a matrix product's packed B `v`: with --weights bf16 a
-        constant float one is stored as bfloat16 and read by the kernel's bf16 variant."""
-        if self.bf16 and v.is_constant and dtype.name == "float":
+        """(B, kernel) for a matrix product's packed B `v`, whose panels (see pack_weights) the
+        kernel o2s_gemm_<type> reads, or the variant reading the storage --weights asks for:
+        bfloat16 panels of a constant float B; int8 panels and a scale per column of a constant
+        float B made of int8 values times a scale per column (see int8_weights). B(at) is the
+        kernel's argument text for B from element `at` on (C text): the panels, or the panels
+        and their column scales."""
+        if v.is_constant and dtype.name == "float" and self.weight_format == "bf16":
             self.use(dtype, "gemm_bf16")
             self.vmath = True  # the variant widens through o2s_vm_u2f
-            return self.value(v, bf16=True), f"o2s_gemm_{dtype.name}_bf16"
-        self.use(dtype, "gemm")
-        return self.value(v), f"o2s_gemm_{dtype.name}"
+            panels = self.weight(v, BF16, bf16_bits(v.data), " (bfloat16)")
+            return (lambda at: offset_ptr(panels, at)), f"o2s_gemm_{dtype.name}_bf16"
+        found = (v.is_constant and dtype.name == "float" and self.weight_format == "int8"
+                 and v.data.shape[1] >= 2 and int8_columns(v.data))
+        if found:
+            self.use(dtype, "gemm_i8")
+            k = v.data.shape[1]
+            words = int8_words(found[0])
+            panels = self.weight(v, BY_NAME["int32"], words, " (int8, four rows to a word)")
+            scales = self.weight(("scales", id(v)), BY_NAME["float"], found[1], " (int8 column scales)",
+                                 v.name + "_scales")
 
-    def value(self, v, bf16=False) -> str:
-        """The C expression (an identifier) for the storage of value v (a weight stored as
-        bfloat16 when `bf16`, see matrix)."""
+            def b_args(at):  # `at`: the float panels' offset (a whole number of panels), as text
+                before = int(at) // (k * PANEL)
+                return (f"{offset_ptr(panels, str(before * words.shape[1] * PANEL))}, "
+                        f"{offset_ptr(scales, str(before * PANEL))}")
+            return b_args, f"o2s_gemm_{dtype.name}_i8"
+        self.use(dtype, "gemm")
+        ident = self.value(v)
+        return (lambda at: offset_ptr(ident, at)), f"o2s_gemm_{dtype.name}"
+
+    def value(self, v) -> str:
+        """The C expression (an identifier) for the storage of value v."""
         if v is None:
             return "NULL"
         storage = self.graph.storage[id(v)]
@@ -131,22 +152,32 @@ class Source:
         key = id(storage)
         if key in self.names.names:
             return self.names.names[key]
-        ident = self.names(key, root.name)
         if storage.kind == "weight":
-            dtype, data = (BF16, bf16_bits(root.data)) if bf16 else (root.dtype, np.asarray(root.data))
-            count = max(int(data.size), 1)
-            at = self.weight_ends.get(dtype.name, 0)
-            at = -(-at // WEIGHT_ALIGN) * WEIGHT_ALIGN if count >= WEIGHT_ALIGN else at
-            self.weight_ends[dtype.name] = at + count
-            self.weights.append({"name": ident, "comment": quoted(root.name) + (" (bfloat16)" if bf16 else ""),
-                                 "ctype": dtype.c, "dtype": dtype.name,
-                                 "dims": "".join(f"[{d}]" for d in root.shape) or "[]",
-                                 "offset": at, "count": count, "bytes": int(data.nbytes),
-                                 "data": data if data.size else np.zeros(1, dtype.numpy)})
-        elif storage.kind == "arena":
+            return self.weight(root, root.dtype, np.asarray(root.data))
+        ident = self.names(key, root.name)
+        if storage.kind == "arena":
             self.pointers.append({"name": ident, "ctype": root.dtype.c, "arena": f"_arena_{root.dtype.name}",
                                   "offset": f"_off_{root.dtype.name}[{storage.index}]",
                                   "comment": quoted(root.name), "dims": self.dims_comment(root.shape)})
+        return ident
+
+    def weight(self, v, dtype, data, note="", name=None) -> str:
+        """The identifier of a weight: `data`, stored as `dtype` in that type's block, for the
+        value `v` (or a key of its own, then named `name`), `note` added to its comment."""
+        key = id(self.graph.storage[id(v)]) if name is None else v
+        if key in self.names.names:
+            return self.names.names[key]
+        name = v.name if name is None else name
+        ident = self.names(key, name)
+        count = max(int(data.size), 1)
+        at = self.weight_ends.get(dtype.name, 0)
+        at = -(-at // WEIGHT_ALIGN) * WEIGHT_ALIGN if count >= WEIGHT_ALIGN else at
+        self.weight_ends[dtype.name] = at + count
+        self.weights.append({"name": ident, "comment": quoted(name) + note,
+                             "ctype": dtype.c, "dtype": dtype.name,
+                             "dims": "".join(f"[{d}]" for d in data.shape) or "[]",
+                             "offset": at, "count": count, "bytes": int(data.nbytes),
+                             "data": data if data.size else np.zeros(1, dtype.numpy)})
         return ident
 
     def arena_name(self, dtype) -> str:
@@ -210,7 +241,7 @@ class Source:
         packed = a["packed"]["B"]
         pack = not packed.is_constant
         self.use(out.dtype, *(["pack"] if pack else []))
-        b_name, kernel = self.matrix(packed, out.dtype)
+        b_args, kernel = self.matrix(packed, out.dtype)
         alpha, beta = c_number(a["alpha"], out.dtype), c_number(a["beta"], out.dtype)
         has_c = a["c_strides"] is not None and a["beta"] != 0
         formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
@@ -219,7 +250,7 @@ class Source:
         batch = self.attrs(node)["batch"]
         a_base, b_base, y_base = batch["index"]
         return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]), "t": out.dtype.name,
-                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": b_name, "kernel": kernel,
+                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": b_args("0"), "kernel": kernel,
                 "alpha": alpha, "beta": beta if has_c else c_number(0, out.dtype),
                 "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
                 "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base) if pack else None,
@@ -260,8 +291,7 @@ class Source:
         seq, batch, D = a["seq"], a["batch"], len(a["directions"])
         fn = self.functions(dtype)
         kernels = {k: self.matrix(x, dtype) for k, x in a["packed"].items() if k != "bias"}
-        packed = {k: name for k, (name, _) in kernels.items()}
-        packed["bias"] = self.value(a["packed"]["bias"])
+        bias = self.value(a["packed"]["bias"])
         runtime = {k: not x.is_constant for k, x in a["packed"].items()}
         # only the inputs the code reads: constant W, R and B live on in their packed forms
         needed = {"X", "sequence_lens", "initial_h", "initial_c", "P"}
@@ -278,7 +308,7 @@ class Source:
             size = pack_weights.panel_size(width, stop - start)
             source = v["W"] if name == "W" else v["R"]
             matrices.append({"name": name, "n": stop - start, "k": width, "size": size,
-                             "runtime": runtime[name], "packed": packed[name],
+                             "runtime": runtime[name], "b_args": kernels[name][0],
                              "source": source, "source_offset": start * width, "source_size": G * H * width})
         dirs = []
         for d, kind in enumerate(a["directions"]):
@@ -291,9 +321,9 @@ class Source:
             state_row = self.index(d * H, _b=D * H) if a["layout"] else self.index(d * batch * H, _b=H)
             dirs.append({"index": d, "reverse": kind == "reverse", "acts": acts, "y_row": y_row,
                          "state_row": state_row, "B": v["B"] and offset_ptr(v["B"], str(d * 2 * G * H)),
-                         "bias": offset_ptr(packed["bias"], str(d * G * H)),
+                         "bias": offset_ptr(bias, str(d * G * H)),
                          "P": v["P"] and offset_ptr(v["P"], str(d * 3 * H)),
-                         "m": {m["name"]: offset_ptr(m["packed"], str(d * m["size"])) for m in matrices},
+                         "m": {m["name"]: m["b_args"](str(d * m["size"])) for m in matrices},
                          "src": {m["name"]: offset_ptr(m["source"], str(d * m["source_size"] + m["source_offset"]))
                                  for m in matrices}})
         return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3, "t": dtype.name,
@@ -326,6 +356,16 @@ def max_chain(name, terms):
 
 def offset_ptr(pointer: str, index: str) -> str:
     return pointer if index == "0" else f"{pointer} + {index}"
+
+
+def int8_words(q: np.ndarray) -> np.ndarray:
+    """int8 panels [P][K][W] as o2s_gemm_float_i8 reads them: int32 [P][ceil(K/4)][W], byte b
+    of word (r, l) (bits 8b..8b+7) holding q[4r + b][l], rows past K zero."""
+    p, k, w = q.shape
+    padded = np.zeros((p, -(-k // 4) * 4, w), np.int8)
+    padded[:, :k] = q
+    quads = padded.reshape(p, -1, 4, w).transpose(0, 1, 3, 2)  # [P][K/4][W][4 bytes]
+    return np.ascontiguousarray(quads).view("<i4")[..., 0].astype(np.int32)
 
 
 def emit(graph, name: str, source: str, approximate: bool = False, summary=None, weights_file: bool = False,
@@ -386,7 +426,7 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None,
     kernels = [(t, env.get_template("c/kernels.c.j2").render(
         t=t, ctype=BY_NAME[t].c, panel=pack_weights.PANEL, pack="pack" in used, fma=FMA.get(t),
         storages=[{"suffix": "", "btype": BY_NAME[t].c}] * ("gemm" in used)
-        + [{"suffix": "_bf16", "btype": BF16.c}] * ("gemm_bf16" in used)))
+        + [{"suffix": "_bf16", "btype": BF16.c}] * ("gemm_bf16" in used), i8="gemm_i8" in used))
         for t, used in sorted(src.kernels.items())]
     vmath = env.loader.get_source(env, "c/vmath.c")[0].strip() if src.vmath else ""
     prelude = env.loader.get_source(env, "c/prelude.c")[0].strip()
@@ -395,8 +435,7 @@ def emit(graph, name: str, source: str, approximate: bool = False, summary=None,
                   pinned=pinned(graph), stream=stream, inputs=inputs, outputs=outputs,
                   errors=[e for e in ERRORS if e[0] != "EWEIGHTS" or weights_file],
                   arena_bytes=arena_bytes, weight_bytes=weight_bytes, workspace_align=WORKSPACE_ALIGN,
-                  weights_file=weights_file, file_bytes=file_bytes, blocks=list(blocks.values()),
-                  bf16=src.bf16)
+                  weights_file=weights_file, file_bytes=file_bytes, blocks=list(blocks.values()))
     if summary is not None:
         summary.update(name=name, weight_bytes=weight_bytes, arena_bytes=arena_bytes, bounds=dict(graph.bounds),
                        weights_file=file_bytes if weights_file else None)
@@ -445,7 +484,7 @@ def weight_blocks(src, weights_file: bool):
         size = end * dtype.numpy.itemsize
         base = (f"(const {dtype.c} *)(const void *)((const unsigned char *)_weights + {offset})" if weights_file
                 else f"{symbol}.values")
-        per_word = FLOATS_PER_WORD.get(dtype_name)
+        per_word = ELEMENTS_PER_WORD.get(dtype_name)
         if per_word:  # whole words
             end = -(-end // per_word) * per_word
             size = end * dtype.numpy.itemsize
@@ -461,7 +500,7 @@ def weights_initializer(block, weights) -> str:
     tensors up to the next multiple of WEIGHT_ALIGN; floats as words of bit patterns, a word
     holding the end of one tensor and the start of the next under the first's comment."""
     dtype = BY_NAME[block["dtype"]]
-    per_word = FLOATS_PER_WORD.get(block["dtype"], 1)
+    per_word = ELEMENTS_PER_WORD.get(block["dtype"], 1)
     parts, at, carry = [], 0, np.zeros(0, dtype.numpy)  # carry: the floats of a word not yet written
     mine = [w for w in weights if w["dtype"] == block["dtype"]]
     for k, w in enumerate(mine):

@@ -55,13 +55,14 @@ def c_initializer(data: np.ndarray, dtype: DType, indent: str = "    ") -> str:
 
 # The weights of NAME_weights.c are 64-bit words, the largest integers C99 has: gcc parses an
 # initializer at a few microseconds per element, whatever its size, so two floats a word halve
-# the time of one a word. FLOATS_PER_WORD of each float type go in one little-endian word.
-FLOATS_PER_WORD = {"float": 2, "double": 1, "bfloat16": 4}
+# the time of one a word. ELEMENTS_PER_WORD of each type that has an entry go in one
+# little-endian word.
+ELEMENTS_PER_WORD = {"float": 2, "double": 1, "bfloat16": 4, "int8": 8, "int32": 2}
 WORDS_PER_LINE = 8
 
 
 def c_words(data: np.ndarray, dtype: DType) -> bytes:
-    """Float `data` (a multiple of FLOATS_PER_WORD long) as lines of 64-bit hex words, fixed
+    """`data` (a multiple of ELEMENTS_PER_WORD long) as lines of 64-bit hex words, fixed
     width: "0x3f8000003f800000," holds the floats 1.0 (low half) and 1.0 (high half) as a
     little-endian target stores them. Built with array operations: a 100 MB model's weights
     are written in about a second."""

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
+from ..int8_weights import int8_channels
 from ..ir import Value
 from . import Refs, environment, guarded, tidy
 from .literals import py_array, py_number
@@ -29,8 +30,9 @@ TANH_GATES = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "
 
 
 class Module:
-    def __init__(self, graph, name):
+    def __init__(self, graph, name, weight_format="float"):
         self.graph, self.name = graph, name
+        self.int8 = weight_format == "int8"  # float weights of int8 values kept as int8 (int8_weights)
         self.names = py_namer(name)
         self.weights, self.helpers = [], []
         self.env = environment()
@@ -44,8 +46,11 @@ class Module:
             key = id(v)
             if key not in self.names.names:
                 ident = self.names(key, v.name)
+                found = self.int8 and int8_channels(np.asarray(v.data))
                 self.weights.append({"name": ident, "comment": quoted(v.name), "dtype": v.dtype.name,
-                                     "shape": self.shape(v.shape), "literal": py_array(v.data)})
+                                     "shape": self.shape(v.shape),
+                                     "literal": f"{py_array(found[0])} * {py_array(found[1])}" if found
+                                     else py_array(v.data), "int8": bool(found)})
             return self.names.names[key]
         return self.names(id(v), v.name)
 
@@ -194,8 +199,8 @@ class Module:
         return {k: self.value(v) for k, v in derived.items()}
 
 
-def emit(graph, name: str, source: str):
-    m = Module(graph, name)
+def emit(graph, name: str, source: str, weight_format: str = "float"):
+    m = Module(graph, name, weight_format)
     for s in graph.symbols():
         m.dim_name(s)
     stream = stream_interface(m, graph)

@@ -1,0 +1,149 @@
+"""--weights int8: weight-only quantization of the matrices (Gemm, MatMul, Conv, the recurrences'
+W and R), symmetric, one scale per output channel; activations and state stay float.
+
+The exact reference is onnxruntime running the float model whose matrices are replaced by their
+dequantized values (harness.int8_model): both targets must match it to float precision, as the
+float code matches the model itself, and really store int8 (the C kernel's int8 variant, the
+NumPy module's int8 arrays). Against the original float model the error is the quantization's
+(printed, and stated in the README).
+"""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_close, max_error, ort_run, wide_bounds
+from onnx2src import generate
+from onnx2src.emit.c import int8_words
+from onnx2src.harness import CModel, Interface, int8_model, load_numpy
+from onnx2src.int8_weights import dequantize_model, int8_channels, int8_columns, quantize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = ["samples/simple_rnn.onnx", "samples/simple_lstm.onnx", "samples/simple_gru.onnx",
+          "samples/bench/lstm_i32_h64.onnx", "tests/exports/ops/gru_act_dy.onnx",
+          "tests/exports/ops/ln_gru_dy.onnx", "tests/exports/ops/crnn_dy.onnx",
+          "tests/exports/ops/pad_conv_acts_ts17.onnx", "tests/exports/lstm_l2_bi_bf_h0_last_state_ts.onnx",
+          "tests/exports/quant/mlp_float.onnx", "tests/exports/quant/conv1d_float.onnx"]
+
+
+def inputs_for(iface, rng, size=3):
+    env = {s: min(size, 1 if "batch" in s else size) for s in iface.symbols}
+    return [rng.standard_normal(shape).astype(dtype) for (_, dtype, _), shape
+            in zip(iface.inputs, iface.input_shapes(env))]
+
+
+@pytest.mark.parametrize("target", ["c", "numpy"])
+@pytest.mark.parametrize("model", MODELS, ids=os.path.basename)
+def test_int8_matches_the_dequantized_model(model, target, tmp_path):
+    path = os.path.join(ROOT, model)
+    max_dims = wide_bounds(path)
+    files = generate(path, target, name="m", max_dims=max_dims, weights="int8")
+    iface = Interface(path, max_dims)
+    if target == "c":
+        assert "o2s_gemm_float_i8(_isa" in files["m.c"]
+        run = CModel(files, "m", iface, str(tmp_path), ("-O1", "-DO2S_NO_DISPATCH"))
+    else:
+        assert "stored as int8 values times a scale per channel" in files["m.py"]
+        run = load_numpy(files["m.py"], "m", str(tmp_path)).run
+    x = inputs_for(iface, np.random.default_rng(5))
+    got = list(run(*x))
+    assert_close(got, ort_run(int8_model(path, str(tmp_path / "int8.onnx")), x), f"{model} with int8 weights")
+    float_error = max_error(got, ort_run(path, x))
+    print(f"{model} ({target}): int8 against the float model: max abs error {float_error:.2e}")
+    assert float_error > 0  # the weights really are quantized
+
+
+@pytest.mark.parametrize("flags", [("-O2",), ("-O2", "-DO2S_GEMM_SUMS=1"), ("-O2", "-DO2S_NO_DISPATCH")],
+                         ids=["dispatch", "one-sum", "no-dispatch"])
+def test_int8_kernel_paths(flags, tmp_path):
+    """The int8 kernel's paths: every instruction-set level of a dispatching build, the one-sum
+    form a Cortex-M takes, a batch of 3 (several rows) and an input width (10) that is not a
+    multiple of 4 (a last word with fewer rows)."""
+    path = os.path.join(ROOT, "samples", "simple_lstm.onnx")
+    max_dims = {"batch": 4, "seq": 16}
+    files = generate(path, "c", name="m", max_dims=max_dims, weights="int8")
+    iface = Interface(path, max_dims)
+    run = CModel(files, "m", iface, str(tmp_path), flags)
+    x = [np.random.default_rng(6).standard_normal((3, 7, 10)).astype(np.float32)]
+    assert_close(run(*x), ort_run(int8_model(path, str(tmp_path / "int8.onnx")), x), f"{flags}")
+
+
+def test_int8_quarters_the_matrix_bytes():
+    path = os.path.join(ROOT, "samples", "bench", "lstm_i64_h256.onnx")
+    float_summary, int8_summary = {}, {}
+    generate(path, "c", name="m", summary=float_summary)
+    files = generate(path, "c", name="m", summary=int8_summary, weights="int8")
+    ratio = int8_summary["weight_bytes"] / float_summary["weight_bytes"]
+    assert 0.25 <= ratio < 0.26, ratio  # the biases and the column scales stay float
+    assert f"{int8_summary['weight_bytes']} bytes of weights" in files["m.h"]
+    assert "--weights int8" in files["m.c"].splitlines()[3]
+
+
+def test_quantization_is_symmetric_per_channel():
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((6, 5)).astype(np.float32) * np.float32([[1], [10], [0.01], [0], [3], [1e-30]])
+    q, scale = quantize(w, (1,))
+    assert q.dtype == np.int8 and scale.shape == (6, 1)
+    assert np.abs(q).max(axis=1).tolist() == [127, 127, 127, 0, 127, 127]
+    assert np.all(np.abs(q.astype(np.float32) * scale - w) <= scale / 2 * (1 + 1e-6))
+    # the emitters recover the values and scales from the dequantized floats, along any axis
+    deq = q.astype(np.float32) * scale
+    found = int8_channels(deq)
+    assert found is not None and np.array_equal(found[0].astype(np.float32) * found[1], deq)
+    cols = int8_columns(np.ascontiguousarray(deq.T)[None])  # one panel: [1][K=5][W=6], a scale per column
+    assert cols is not None and np.array_equal(cols[0][0].T, q)
+    assert int8_channels(rng.standard_normal((6, 5)).astype(np.float32)) is None  # plain floats stay float
+
+
+def test_int8_words_layout():
+    q = np.arange(-60, 60, dtype=np.int8).reshape(2, 5, 12)  # P=2, K=5 (a last word of one row), W=12
+    words = int8_words(q)
+    assert words.shape == (2, 2, 12) and words.dtype == np.int32
+    for p in range(2):
+        for r in range(2):
+            for l in range(12):
+                got = [((int(words[p, r, l]) >> (8 * b)) & 0xFF) for b in range(4)]
+                want = [int(q[p, 4 * r + b, l]) & 0xFF if 4 * r + b < 5 else 0 for b in range(4)]
+                assert got == want
+
+
+def test_dequantize_model_axes(tmp_path):
+    """Gemm's B along transB, MatMul's B per column, Conv's W per output channel, a recurrence's
+    W per gate row and direction; other initializers (biases) untouched."""
+    rng = np.random.default_rng(8)
+    inits = {"gemm_b": rng.standard_normal((4, 3)), "mm_b": rng.standard_normal((3, 5)),
+             "conv_w": rng.standard_normal((2, 5, 3)), "bias": rng.standard_normal(3)}
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "gemm_b", "bias"], ["g"], transB=1),
+         helper.make_node("MatMul", ["g", "mm_b"], ["m"]),
+         helper.make_node("Unsqueeze", ["m", "axes"], ["u"]),
+         helper.make_node("Conv", ["u", "conv_w"], ["y"])],
+        "axes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]
+        + [numpy_helper.from_array(np.array([0], np.int64), "axes")])
+    model = dequantize_model(helper.make_model(graph))
+    out = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for name, axes in (("gemm_b", (1,)), ("mm_b", (0,)), ("conv_w", (1, 2))):
+        q, scale = quantize(inits[name], axes)
+        assert np.array_equal(out[name], q.astype(np.float32) * scale), name
+    assert np.array_equal(out["bias"], inits["bias"].astype(np.float32))
+
+
+@pytest.mark.parametrize("flags", [["-std=c99", "-pedantic"], ["-x", "c++", "-std=c++11"]], ids=["c99", "c++11"])
+def test_int8_code_is_warning_free(flags, tmp_path):
+    cc = shutil.which("g++" if "c++" in flags else "gcc")
+    if cc is None:
+        pytest.skip("gcc / g++ is not installed")
+    files = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), "c", name="m", weights="int8")
+    for fname, text in files.items():
+        (tmp_path / fname).write_text(text)
+    for src in ("m.c", "m_weights.c"):
+        done = subprocess.run([cc, *flags, "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wdouble-promotion",
+                               "-Wconversion", "-O2", "-c", str(tmp_path / src), "-o", str(tmp_path / (src + ".o"))],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr, done.stderr
