@@ -55,24 +55,77 @@ def _shared_axes(node, index, rank):
     return axes if rank == {"MatMul": 2, "Gemm": 2}.get(node.op_type, 3) else None
 
 
-def dequantize_model(model):
-    """The ONNX `model` (changed in place, and returned) with each matrix weight that is a float32
-    initializer replaced by its int8 quantization, dequantized. A weight some other node also
-    reads, or one read along two different channel axes, is quantized once, along the first."""
+# Ops between a constant and the matrix input it feeds that only add or remove axes of size 1
+# (exporters write a recurrence's W as Unsqueeze(Constant)): followed back to the constant.
+VIEWS = ("Unsqueeze", "Squeeze", "Identity")
+
+
+def _graphs(graph):
+    yield graph
+    for node in graph.node:
+        for a in node.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _graphs(sub)
+
+
+def _view(node, data, tensors):
+    """`data` through the view op `node`; None if its axes are not known constants."""
     from onnx import numpy_helper
-    inits = {t.name: t for t in model.graph.initializer}
+    if node.op_type == "Identity":
+        return data
+    axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        source = tensors.get(node.input[1])
+        axes = None if source is None else [int(v) for v in numpy_helper.to_array(source[1]).reshape(-1)]
+    if node.op_type == "Squeeze":
+        return np.squeeze(data, axis=tuple(axes)) if axes else np.squeeze(data)
+    if axes is None:
+        return None
+    out_rank = data.ndim + len(axes)
+    for axis in sorted(a % out_rank for a in axes):
+        data = np.expand_dims(data, axis)
+    return data
+
+
+def dequantize_model(model):
+    """The ONNX `model` (changed in place, and returned) with each matrix weight replaced by its
+    int8 quantization, dequantized: a float32 initializer or Constant, in the main graph or a
+    subgraph, feeding the matrix input directly or through VIEWS. A constant feeding several
+    matrix inputs is quantized once, for the first."""
+    from onnx import numpy_helper
+    tensors, producers = {}, {}  # name -> (owner, TensorProto); output name -> node
+    for g in _graphs(model.graph):
+        for t in g.initializer:
+            tensors[t.name] = (t, t)
+        for node in g.node:
+            for o in node.output:
+                producers[o] = node
+            value = next((a for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+            if node.op_type == "Constant" and value is not None:
+                tensors[node.output[0]] = (value, value.t)
     done = set()
-    for node in model.graph.node:
-        for index, name in enumerate(node.input):
-            tensor = inits.get(name)
-            if tensor is None or name in done or tensor.data_type != 1:  # FLOAT
-                continue
-            data = numpy_helper.to_array(tensor)
-            axes = _shared_axes(node, index, data.ndim)
-            if axes is None or data.size == 0:
-                continue
-            tensor.CopyFrom(numpy_helper.from_array(dequantized(data, axes), name))
-            done.add(name)
+    for g in _graphs(model.graph):
+        for node in g.node:
+            for index, name in enumerate(node.input):
+                if (node.op_type, index) not in MATRIX_INPUTS:
+                    continue
+                chain = []
+                while name not in tensors and name in producers and producers[name].op_type in VIEWS:
+                    chain.append(producers[name])
+                    name = producers[name].input[0]
+                if name not in tensors or name in done or tensors[name][1].data_type != 1:  # FLOAT
+                    continue
+                owner, tensor = tensors[name]
+                source = numpy_helper.to_array(tensor)
+                data = source
+                for view in reversed(chain):
+                    data = data if data is None else _view(view, data, tensors)
+                axes = None if data is None or data.size == 0 else _shared_axes(node, index, data.ndim)
+                if axes is None:
+                    continue
+                new = numpy_helper.from_array(dequantized(data, axes).reshape(source.shape), tensor.name)
+                tensor.CopyFrom(new)
+                done.add(name)
     return model
 
 

@@ -7,19 +7,20 @@ float code matches the model itself, and really store int8 (the C kernel's int8 
 NumPy module's int8 arrays). Against the original float model the error is the quantization's
 (printed, and stated in the README).
 """
+import json
 import os
 import shutil
 import subprocess
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, max_error, ort_run, wide_bounds
 from onnx2src import generate
+from onnx2src.bench import prepare
 from onnx2src.emit.c import int8_words
-from onnx2src.harness import CModel, Interface, int8_model, load_numpy
+from onnx2src.harness import CModel, Interface, int8_model, load_numpy, reference
 from onnx2src.int8_weights import dequantize_model, int8_channels, int8_columns, quantize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,3 +148,25 @@ def test_int8_code_is_warning_free(flags, tmp_path):
                                "-Wconversion", "-O2", "-c", str(tmp_path / src), "-o", str(tmp_path / (src + ".o"))],
                               capture_output=True, text=True)
         assert done.returncode == 0 and not done.stderr, done.stderr
+
+
+REAL = os.path.join(ROOT, "samples", "bench", "real_models.json")
+
+
+@pytest.mark.parametrize("entry", json.load(open(REAL)), ids=lambda e: os.path.basename(e["file"]))
+def test_int8_real_models(entry, tmp_path):
+    """Real models keep their weights in Constants, behind Unsqueeze and in If branches
+    (silero VAD) or as initializers (DeepFilterNet3): all are found, both targets match the
+    dequantized model, and the C weights shrink."""
+    path = os.path.normpath(os.path.join(os.path.dirname(REAL), entry["file"]))
+    iface, inputs, env, _ = prepare(path, list(entry["dims"].items()), None, (), (), 0,
+                                    list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()))
+    options = dict(max_dims=dict(env), consts=iface.consts, fixed_dims=iface.fixed_dims)
+    expected = reference(int8_model(path, str(tmp_path / "int8.onnx")), pinned=iface.pinned)[1](inputs)
+    float_summary, int8_summary = {}, {}
+    generate(path, "c", name="m", summary=float_summary, **options)
+    files = generate(path, "c", name="m", summary=int8_summary, weights="int8", **options)
+    assert int8_summary["weight_bytes"] < 0.75 * float_summary["weight_bytes"]
+    assert_close(CModel(files, "m", iface, str(tmp_path), ("-O1", "-DO2S_NO_DISPATCH"))(*inputs), expected, "C")
+    module = load_numpy(generate(path, "numpy", name="m", weights="int8", **options)["m.py"], "m", str(tmp_path))
+    assert_close(list(module.run(*inputs)), expected, "NumPy")
