@@ -62,14 +62,14 @@ def test_int8_matches_the_dequantized_model(model, target, tmp_path):
                          ids=["dispatch", "one-sum", "no-dispatch"])
 def test_int8_kernel_paths(flags, tmp_path):
     """The int8 kernel's paths: every instruction-set level of a dispatching build, the one-sum
-    form a Cortex-M takes, a batch of 3 (several rows) and an input width (10) that is not a
-    multiple of 4 (a last word with fewer rows)."""
+    form a Cortex-M takes, a batch of 5 (a block of four rows and one more, in every step's
+    product) and an input width (10) that is not a multiple of 4 (a last word with fewer rows)."""
     path = os.path.join(ROOT, "samples", "simple_lstm.onnx")
-    max_dims = {"batch": 4, "seq": 16}
+    max_dims = {"batch": 5, "seq": 16}
     files = generate(path, "c", name="m", max_dims=max_dims, weights="int8")
     iface = Interface(path, max_dims)
     run = CModel(files, "m", iface, str(tmp_path), flags)
-    x = [np.random.default_rng(6).standard_normal((3, 7, 10)).astype(np.float32)]
+    x = [np.random.default_rng(6).standard_normal((5, 7, 10)).astype(np.float32)]
     assert_close(run(*x), ort_run(int8_model(path, str(tmp_path / "int8.onnx")), x), f"{flags}")
 
 
