@@ -42,17 +42,17 @@ def dequantized(data: np.ndarray, axes) -> np.ndarray:
     return (q.astype(np.float32) * scale).astype(np.float32)
 
 
-def _shared_axes(node, index, rank):
-    """The axes one scale spans for input `index` of `node`, or None if it is not quantized."""
-    axes = MATRIX_INPUTS.get((node.op_type, index), False)
+def shared_axes(op_type, index, rank, trans_b=False):
+    """The axes one scale spans for input `index` (of rank `rank`) of an `op_type` node (a Gemm's
+    transB given), or None if it is not a matrix weight quantized."""
+    axes = MATRIX_INPUTS.get((op_type, index), False)
     if axes is False:
         return None
     if axes == "transB":
-        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
         return (1,) if trans_b else (0,)
     if axes is None:  # Conv: W[out][in/groups][taps...]
         return tuple(range(1, rank)) if rank >= 3 else None
-    return axes if rank == {"MatMul": 2, "Gemm": 2}.get(node.op_type, 3) else None
+    return axes if rank == {"MatMul": 2, "Gemm": 2}.get(op_type, 3) else None
 
 
 # Ops between a constant and the matrix input it feeds that only add or remove axes of size 1
@@ -120,7 +120,8 @@ def dequantize_model(model):
                 data = source
                 for view in reversed(chain):
                     data = data if data is None else _view(view, data, tensors)
-                axes = None if data is None or data.size == 0 else _shared_axes(node, index, data.ndim)
+                trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+                axes = None if data is None or data.size == 0 else shared_axes(node.op_type, index, data.ndim, trans_b)
                 if axes is None:
                     continue
                 new = numpy_helper.from_array(dequantized(data, axes).reshape(source.shape), tensor.name)
@@ -129,13 +130,25 @@ def dequantize_model(model):
     return model
 
 
-def _recover(data: np.ndarray, axes):
-    """(q, scale) with q * scale equal to `data` within LOSSLESS of each channel's largest
-    magnitude, one scale over `axes`; None if `data` is not such values."""
-    q, scale = quantize(data, axes)
+def recover(data: np.ndarray, axes):
+    """(q int8, scale float32 broadcastable to data) with q * scale equal to `data` within
+    LOSSLESS of each channel's largest magnitude, one scale over `axes`; None if `data` is not
+    such values. A channel's scale is its largest magnitude / m for the largest m <= 127 that
+    works: 127 for this module's quantization, the channel's largest |q| for a weight quantized
+    per tensor (or with a narrower range) by another tool."""
+    data = np.asarray(data, np.float32)
     top = np.max(np.abs(data), axis=axes, keepdims=True)
-    if np.all(np.abs(q.astype(np.float32) * scale - data) <= top * LOSSLESS):
-        return q, scale
+    q, scale = np.zeros(data.shape, np.int8), np.zeros(top.shape, np.float32)
+    todo = np.ones(top.shape, bool)
+    for m in range(LEVELS, 0, -1):
+        trial = (top / np.float32(m)).astype(np.float32)
+        codes = np.rint(data / np.where(trial > 0, trial, np.float32(1)))
+        fits = np.all(np.abs(codes * trial - data) <= top * LOSSLESS, axis=axes, keepdims=True) & todo
+        q = np.where(fits, codes, q).astype(np.int8)
+        scale = np.where(fits, trial, scale)
+        todo &= ~fits
+        if not todo.any():
+            return q, scale
     return None
 
 
@@ -144,7 +157,7 @@ def int8_columns(panels: np.ndarray):
     float32 [P*W]), one scale per column, if every column is int8 values times a scale; else None."""
     if panels.ndim != 3 or panels.size == 0 or panels.dtype != np.float32:
         return None
-    found = _recover(panels, (1,))
+    found = recover(panels, (1,))
     return found and (found[0], found[1].reshape(-1))
 
 
@@ -156,7 +169,7 @@ def int8_channels(data: np.ndarray):
         return None
     rank = data.ndim
     for axes in [tuple(a for a in range(rank) if a != keep) for keep in range(rank)] + [(a,) for a in range(rank)]:
-        found = _recover(data, axes)
+        found = recover(data, axes)
         if found and data.size + 4 * found[1].size < 4 * data.size:
             return found
     return None

@@ -77,6 +77,8 @@ class Value:
     shape: Optional[Tuple[DimLike, ...]] = None
     data: Optional[np.ndarray] = None      # known contents (constant, or symbolic sizes)
     producer: Optional["Node"] = None
+    int8: bool = False  # a constant weight of int8 values times a scale per output channel, which
+                        # the emitters store as such (passes/fold_int8_weights.py)
 
     @property
     def is_constant(self) -> bool:

@@ -103,7 +103,8 @@ def test_weights_stay_quantized(tmp_path):
         summary = {}
         files = generate(p, "c", name="m", summary=summary)
         sizes[p] = summary["weight_bytes"]
-    assert "int8_t values[" in files["m_weights.c"]
+    # int8 with zero point 0: folded into an LSTM whose W and R the int8 matrix kernel reads
+    assert "(int8, four rows to a word)" in files["m_weights.c"] and "o2s_gemm_float_i8(_isa" in files["m.c"]
     assert '/* DynamicQuantizeLSTM "' in files["m.c"]
     assert sizes[path] < 0.4 * sizes[float_path], sizes
 
@@ -116,3 +117,27 @@ def test_other_contrib_ops_refused(tmp_path):
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.microsoft", 1)])
     with pytest.raises(CompileError, match="com.microsoft.FusedGemm"):
         generate(save(model, tmp_path), "c")
+
+
+def test_dynamic_quantize_lstm_streams(target, tmp_path):
+    """With int8 weights and zero points 0 (what quantize_dynamic writes) the node becomes the
+    LSTM it computes (passes/fold_int8_weights.py), so it has the step API: chunk by chunk, one
+    step at a time or in uneven chunks, it gives the whole sequence's outputs."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnx2src.harness import CStream
+    from conftest import build, chunked, stream_plan
+    float_path = save(lstm_model("forward", False), tmp_path, "float")
+    path = str(tmp_path / "quantized.onnx")
+    quantize_dynamic(float_path, path, weight_type=QuantType.QInt8, per_channel=True)
+    plan = stream_plan(path)
+    assert plan.reason is None and plan.time == "seq"
+    rng = np.random.default_rng(22)
+    x = [rng.standard_normal((7, 2, I)).astype(np.float32)]
+    run = build(path, target, tmp_path / target, max_dims={"seq": 16, "batch": 4})
+    expected = run(*x)
+    assert_close(expected, ort_run(save(dequantized_reference(onnx.load(path), onnx.load(float_path)),
+                                        tmp_path, "dequantized"), x), "whole sequence")
+    names = {"in": ["x"], "out": ["y", "y_h", "y_c"]}
+    for sizes in ([1] * 7, [3, 1, 3]):
+        step = CStream(run, 2).step if target == "c" else run.module.Stream().step
+        assert_close(chunked(step, plan, names, x, sizes), expected, f"{target} chunks {sizes}")

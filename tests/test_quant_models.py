@@ -98,6 +98,21 @@ def test_weights_stay_quantized(model):
             assert size < 0.4 * floats, sizes
 
 
+@pytest.mark.parametrize("name,symmetric", [("mlp_qdq_s8s8_pc", True), ("conv1d_qdq_s8s8_pc", True),
+                                            ("kws_lstm_qdq_ts", True), ("mlp_qdq_u8s8", True),
+                                            ("conv1d_qdq_u8s8", True), ("mlp_qdq_u8u8", False),
+                                            ("conv1d_qdq_u8u8", False)])
+def test_int8_weights_read_as_int8(name, symmetric):
+    """Symmetric int8 weights (zero point 0) of matrix products are folded and stored as int8
+    again, which the int8 matrix kernel reads (C) or which stay int8 arrays (NumPy), instead of
+    being dequantized into working memory at every call (passes/fold_int8_weights.py); the
+    numbers are test_quantized_model's. uint8 weights with a zero point stay as they were."""
+    c = generate(_path(name), "c", name="m")["m.c"]
+    py = generate(_path(name), "numpy", name="m")["m.py"]
+    assert ("o2s_gemm_float_i8(_isa" in c) == symmetric, name
+    assert ("stored as int8 values times a scale per channel" in py) == symmetric, name
+
+
 def test_qdq_model_streams(target, tmp_path):
     """A QDQ model around an LSTM (its per-step heads quantized) keeps its step API: chunk by
     chunk, one step at a time or in uneven chunks, it gives onnxruntime's outputs for the whole

@@ -123,7 +123,7 @@ class Source:
             self.vmath = True  # the variant widens through o2s_vm_u2f
             panels = self.weight(v, BF16, bf16_bits(v.data), " (bfloat16)")
             return (lambda at: offset_ptr(panels, at)), f"o2s_gemm_{dtype.name}_bf16"
-        found = (v.is_constant and dtype.name == "float" and self.weight_format == "int8"
+        found = (v.is_constant and dtype.name == "float" and (self.weight_format == "int8" or v.int8)
                  and v.data.shape[1] >= 2 and int8_columns(v.data))
         if found:
             self.use(dtype, "gemm_i8")

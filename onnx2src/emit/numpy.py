@@ -46,7 +46,7 @@ class Module:
             key = id(v)
             if key not in self.names.names:
                 ident = self.names(key, v.name)
-                found = self.int8 and int8_channels(np.asarray(v.data))
+                found = (self.int8 or v.int8) and int8_channels(np.asarray(v.data))
                 self.weights.append({"name": ident, "comment": quoted(v.name), "dtype": v.dtype.name,
                                      "shape": self.shape(v.shape),
                                      "literal": f"{py_array(found[0])} * {py_array(found[1])}" if found

@@ -168,8 +168,9 @@ def as_known_array(values, dtype) -> np.ndarray:
 
 
 def ir(op: str, source: Node, inputs, outputs, **attrs) -> Node:
-    """An IR node that keeps the name and opset of the ONNX node it came from."""
-    attrs["onnx_op"] = source.op_type
+    """An IR node that keeps the name and opset of the ONNX node it came from (and its op type,
+    or the one a pass replaced, passes/fold_int8_weights.py)."""
+    attrs["onnx_op"] = getattr(source, "attrs", {}).get("onnx_op", source.op_type)
     if "guard" in getattr(source, "attrs", {}):  # inside an If branch chosen at run time
         attrs["guard"] = source.attrs["guard"]
     return Node(op, source.name, list(inputs), list(outputs), attrs, source.version, IR_DOMAIN)

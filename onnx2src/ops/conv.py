@@ -23,7 +23,7 @@ padding), and one IR `Gemm`, batched over (n, g), does the sums in one of two or
                size of the symbolic dims, and the columns are no more than the output channels
                (a first layer on one channel), or the convolution is pointwise (1x1, stride 1,
                no padding: cols is X itself, no copy) or grouped (each group's weights read in
-               place).
+               place), but not for int8 weights (Value.int8), which the int8 kernel reads as B.
 Several groups in the by-position form share one Gemm whose weights differ per group, so that
 Gemm packs them at run time; the bias is then added by an Elementwise Add.
 
@@ -347,7 +347,7 @@ def lower_conv(node, graph):
     if geo.depthwise:
         return [_depthwise(node, geo, x, w, b, y)]
     few = interval(product(geo.out_shape))[0] < PANEL  # possibly fewer positions than a panel
-    if not few and (geo.pointwise or geo.groups > 1 or geo.cpg * geo.taps <= geo.opg):
+    if not few and not w.int8 and (geo.pointwise or geo.groups > 1 or geo.cpg * geo.taps <= geo.opg):
         return _conv_by_channel(node, geo, x, w, b, y)
     return _conv_by_position(node, geo, x, w, b, y)
 
@@ -416,7 +416,7 @@ def _conv_by_position(node, geo, x, w, b, y):
     if w.is_constant:
         data = w.data.reshape(groups, opg, ck).transpose(0, 2, 1)
         data = np.ascontiguousarray(data[0] if groups == 1 else data)
-        wt = Value(f"{node.name}_W", w.dtype, data.shape, data)
+        wt = Value(f"{node.name}_W", w.dtype, data.shape, data, int8=w.int8)  # int8: the int8 kernel reads it
     elif groups == 1:  # its transpose, read through strides (packed at run time)
         wt, trans_b = Value(f"{node.name}_W", w.dtype, (opg, ck)), True
         nodes.append(ir("View", node, [w], [wt]))

@@ -173,13 +173,19 @@ def fold_quantize(node, x, scale, zero_point=None):
 
 def fold_dequantize(node, x, scale, zero_point=None):
     """Only 32-bit data folds (a quantized bias: no bytes to save); an 8- or 16-bit constant is a
-    quantized weight that stays quantized in the generated code."""
+    quantized weight that stays quantized in the generated code (passes/fold_int8_weights.py
+    folds the int8 weights the int8 matrix kernels read)."""
     if x.dtype.itemsize < node.output(0).dtype.numpy.itemsize:
         return None
+    return [dequantize(node, x, scale, zero_point)]
+
+
+def dequantize(node, x, scale, zero_point=None):
+    """DequantizeLinear `node` of the arrays x, scale and zero point, as onnxruntime computes it."""
     scale, zero_point = _broadcast_params(node, x, scale, zero_point)
     wide = np.int64 if x.dtype.itemsize >= 4 else np.int32
     q = x.astype(wide) - (zero_point.astype(wide) if zero_point is not None else 0)
-    return [q.astype(scale.dtype) * scale]
+    return q.astype(scale.dtype) * scale
 
 
 # -- lowering ------------------------------------------------------------------------------------

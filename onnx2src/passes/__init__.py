@@ -3,12 +3,12 @@ PIPELINE runs for every target; TARGET_PASSES then prepare the lowered graph for
 (the C target packs its weights into the kernels' panels and plans its arena; NumPy needs neither)."""
 import os
 
-from . import (infer_shapes, fold_constants, zero_states, fold_layout, last_step, fold_batchnorm, lower,
+from . import (infer_shapes, fold_constants, fold_int8_weights, zero_states, fold_layout, last_step, fold_batchnorm, lower,
                eliminate_dead_code, streaming, pack_weights, plan_memory)
 from .. import ir_verifier
 from ..ops import check_supported
 
-PIPELINE = [infer_shapes, fold_constants, zero_states, fold_layout, last_step, fold_batchnorm,
+PIPELINE = [infer_shapes, fold_constants, fold_int8_weights, zero_states, fold_layout, last_step, fold_batchnorm,
             eliminate_dead_code, streaming, lower, eliminate_dead_code]
 TARGET_PASSES = {"c": [pack_weights, plan_memory], "numpy": []}
 

@@ -34,7 +34,7 @@ def run(graph) -> bool:
         if node.op_type == "Gemm":
             a, b = node.attrs, node.inputs[1]
             if b.is_constant and not any(a["batch"].strides[1]):  # one B for every batch entry
-                packed = _constant(node, "B", panels(b.data.T if a["trans_b"] else b.data))
+                packed = _constant(node, "B", panels(b.data.T if a["trans_b"] else b.data), b.int8)
             else:
                 packed = Value(f"{node.name}_B_packed", b.dtype, (panel_size(a["K"], a["N"]),))
                 node.scratch.append(packed)
@@ -67,7 +67,7 @@ def _pack_recurrent(node):
         size = panel_size(width, stop - start)
         if source.is_constant:
             data = np.concatenate([panels(source.data[d, start:stop].T) for d in range(dirs)])
-            packed[name] = _constant(node, name, data)
+            packed[name] = _constant(node, name, data, source.int8)
         else:
             packed[name] = Value(f"{node.name}_{name}_packed", source.dtype, (dirs * size,))
             node.scratch.append(packed[name])
@@ -84,5 +84,5 @@ def _pack_recurrent(node):
     a["panel"] = PANEL
 
 
-def _constant(node, what, data) -> Value:
-    return Value(f"{node.name}_{what}_packed", node.inputs[0].dtype, data.shape, data)
+def _constant(node, what, data, int8=False) -> Value:
+    return Value(f"{node.name}_{what}_packed", node.inputs[0].dtype, data.shape, data, int8=int8)
