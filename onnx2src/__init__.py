@@ -62,6 +62,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
         dequantize_model(model)  # what is compiled: the model with its matrices quantized
     graph = frontend.from_model(model)
     frontend.pin(graph, consts or {}, fixed_dims)
+    graph.int8_weights = weights == "int8"
     graph.bounds = _bounds(graph, max_dims or {})  # the rest are filled by plan_memory
     passes.run_all(graph, target, check=check_ir)
     if stream and graph.stream.reason is not None:

@@ -1,7 +1,7 @@
 """Weight-only int8 quantization (--weights int8): symmetric, one scale per output channel.
 
 `dequantize_model` is the quantization itself: it replaces each matrix weight of an ONNX model
-(Gemm's and a 2-D MatMul's B, Conv's W, the W and R of LSTM, GRU and RNN) by its int8 values
+(Gemm's and MatMul's B, Conv's W, the W and R of LSTM, GRU and RNN) by its int8 values
 times their channel's scale, as float32. The compiler compiles that model, and it is the exact
 reference for tests and `bench --weights int8`, so the generated code is checked against
 onnxruntime running it.
@@ -21,8 +21,8 @@ LEVELS = 127  # int8 values -127..127: symmetric, so no zero point
 LOSSLESS = 2.0 ** -20
 
 # The ONNX inputs quantized, (op type, input index) -> the axes that share one scale (all but the
-# output channel's), or a function of the node for Gemm, whose transB decides.
-MATRIX_INPUTS = {("MatMul", 1): (0,), ("Conv", 1): None, ("LSTM", 1): (2,), ("LSTM", 2): (2,),
+# output channel's); "transB": Gemm's attribute decides; None: the rank decides (shared_axes).
+MATRIX_INPUTS = {("MatMul", 1): None, ("Conv", 1): None, ("LSTM", 1): (2,), ("LSTM", 2): (2,),
                  ("GRU", 1): (2,), ("GRU", 2): (2,), ("RNN", 1): (2,), ("RNN", 2): (2,), ("Gemm", 1): "transB"}
 
 
@@ -50,14 +50,20 @@ def shared_axes(op_type, index, rank, trans_b=False):
         return None
     if axes == "transB":
         return (1,) if trans_b else (0,)
+    if op_type == "MatMul":  # B[..., K, N]: a scale per column of each matrix
+        return (rank - 2,) if rank >= 2 else None
     if axes is None:  # Conv: W[out][in/groups][taps...]
         return tuple(range(1, rank)) if rank >= 3 else None
-    return axes if rank == {"MatMul": 2, "Gemm": 2}.get(op_type, 3) else None
+    return axes if rank == {"Gemm": 2}.get(op_type, 3) else None
 
 
-# Ops between a constant and the matrix input it feeds that only add or remove axes of size 1
-# (exporters write a recurrence's W as Unsqueeze(Constant)): followed back to the constant.
-VIEWS = ("Unsqueeze", "Squeeze", "Identity")
+# Ops between constants and the matrix input they feed, which rearrange or select elements
+# (exporters write a recurrence's W as Unsqueeze(Constant), an LSTMCell's as its gates sliced
+# and concatenated in ONNX's order): the weight is computed from the constants and quantized as
+# the matrix input reads it.
+ARRANGE = ("Unsqueeze", "Squeeze", "Identity", "Reshape", "Flatten", "Transpose", "Slice", "Concat",
+           "Split", "Gather")
+LARGEST = 1 << 26  # elements: a weight computed from constants that would be larger is left alone
 
 
 def _graphs(graph):
@@ -68,30 +74,50 @@ def _graphs(graph):
                 yield from _graphs(sub)
 
 
-def _view(node, data, tensors):
-    """`data` through the view op `node`; None if its axes are not known constants."""
-    from onnx import numpy_helper
-    if node.op_type == "Identity":
-        return data
-    axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
-    if axes is None and len(node.input) > 1 and node.input[1]:
-        source = tensors.get(node.input[1])
-        axes = None if source is None else [int(v) for v in numpy_helper.to_array(source[1]).reshape(-1)]
-    if node.op_type == "Squeeze":
-        return np.squeeze(data, axis=tuple(axes)) if axes else np.squeeze(data)
-    if axes is None:
+def _expression(name, producers, tensors):
+    """The ARRANGE nodes computing `name` from constant tensors only, in order; None if it is not
+    such a value (a graph input, another op, a cycle)."""
+    nodes, seen, visiting = [], set(), set()
+
+    def visit(value):
+        if value in tensors or value == "":
+            return True
+        node = producers.get(value)
+        if node is None or node.op_type not in ARRANGE or node.domain not in ("", "ai.onnx") or id(node) in visiting:
+            return False
+        visiting.add(id(node))
+        if not all(visit(x) for x in node.input):
+            return False
+        if id(node) not in seen:
+            seen.add(id(node))
+            nodes.append(node)
+        return True
+    return nodes if visit(name) else None
+
+
+def _evaluate(model, nodes, name, tensors):
+    """The value `name` computed by `nodes` from `tensors`, by onnx.reference; None if it fails
+    or would be too large."""
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    used = {x for n in nodes for x in n.input if x in tensors}
+    if sum(int(np.prod(tensors[x][1].dims)) for x in used) * max(len(nodes), 1) > LARGEST:
         return None
-    out_rank = data.ndim + len(axes)
-    for axis in sorted(a % out_rank for a in axes):
-        data = np.expand_dims(data, axis)
-    return data
+    inits = [numpy_helper.from_array(numpy_helper.to_array(tensors[x][1]), x) for x in sorted(used)]
+    graph = helper.make_graph(list(nodes), "weight", [], [helper.make_tensor_value_info(name, 1, None)], inits)
+    try:
+        sub = helper.make_model(graph, opset_imports=[o for o in model.opset_import if o.domain in ("", "ai.onnx")])
+        return np.asarray(ReferenceEvaluator(sub).run(None, {})[0])
+    except Exception:  # an op onnx.reference refuses: the weight stays float
+        return None
 
 
 def dequantize_model(model):
     """The ONNX `model` (changed in place, and returned) with each matrix weight replaced by its
     int8 quantization, dequantized: a float32 initializer or Constant, in the main graph or a
-    subgraph, feeding the matrix input directly or through VIEWS. A constant feeding several
-    matrix inputs is quantized once, for the first."""
+    subgraph, replaced in place (once, for its first reader); or a weight computed from such
+    constants by ARRANGE ops, computed here, quantized and fed to its reader as a new initializer
+    of the reader's graph."""
     from onnx import numpy_helper
     tensors, producers = {}, {}  # name -> (owner, TensorProto); output name -> node
     for g in _graphs(model.graph):
@@ -103,30 +129,36 @@ def dequantize_model(model):
             value = next((a for a in node.attribute if a.name == "value" and a.HasField("t")), None)
             if node.op_type == "Constant" and value is not None:
                 tensors[node.output[0]] = (value, value.t)
-    done = set()
+    done, taken = set(), set(tensors) | set(producers)
     for g in _graphs(model.graph):
         for node in g.node:
             for index, name in enumerate(node.input):
-                if (node.op_type, index) not in MATRIX_INPUTS:
+                if (node.op_type, index) not in MATRIX_INPUTS or name in done:
                     continue
-                chain = []
-                while name not in tensors and name in producers and producers[name].op_type in VIEWS:
-                    chain.append(producers[name])
-                    name = producers[name].input[0]
-                if name not in tensors or name in done or tensors[name][1].data_type != 1:  # FLOAT
+                nodes = _expression(name, producers, tensors)
+                if nodes is None:
                     continue
-                owner, tensor = tensors[name]
-                source = numpy_helper.to_array(tensor)
-                data = source
-                for view in reversed(chain):
-                    data = data if data is None else _view(view, data, tensors)
+                if nodes:
+                    data = _evaluate(model, nodes, name, tensors)
+                elif tensors[name][1].data_type == 1:  # FLOAT
+                    data = numpy_helper.to_array(tensors[name][1])
+                else:
+                    data = None
+                if data is None or data.dtype != np.float32 or data.size == 0:
+                    continue
                 trans_b = any(a.name == "transB" and a.i for a in node.attribute)
-                axes = None if data is None or data.size == 0 else shared_axes(node.op_type, index, data.ndim, trans_b)
+                axes = shared_axes(node.op_type, index, data.ndim, trans_b)
                 if axes is None:
                     continue
-                new = numpy_helper.from_array(dequantized(data, axes).reshape(source.shape), tensor.name)
-                tensor.CopyFrom(new)
-                done.add(name)
+                if nodes:  # a new initializer of this graph
+                    new_name = next(f"{name}_int8{k or ''}" for k in range(len(taken) + 1)
+                                    if f"{name}_int8{k or ''}" not in taken)
+                    taken.add(new_name)
+                    g.initializer.append(numpy_helper.from_array(dequantized(data, axes), new_name))
+                    node.input[index] = new_name
+                else:
+                    tensors[name][1].CopyFrom(numpy_helper.from_array(dequantized(data, axes), tensors[name][1].name))
+                    done.add(name)
     return model
 
 

@@ -7,6 +7,10 @@ constant as int8 values and scales again (C: the int8 matrix kernel reads them; 
 arrays), so the model's int8 weights stay int8 and are read as int8, instead of dequantized
 into working memory at every call. Any other DequantizeLinear stays (ops/quantize.py).
 
+With --weights int8 (graph.int8_weights) the model's matrix weights are such values already
+(int8_weights.dequantize_model); each one read as such is marked int8 here, so that a Conv's
+weights, too, become the int8 kernel's B.
+
 onnxruntime's DynamicQuantizeLSTM with constant int8 W and R and zero points 0 becomes the ONNX
 LSTM it computes (ops/contrib.py), on W and R folded and marked so: its weights are read as int8
 too, and it streams as any LSTM does.
@@ -72,6 +76,11 @@ def run(graph) -> bool:
         for index, v in enumerate(node.inputs):
             if v is not None:
                 readers.setdefault(id(v), []).append((node, index))
+    if graph.int8_weights:
+        for v in (v for node in graph.nodes for v in node.inputs if v is not None and v.is_constant):
+            axes = [_axes(reader, index, v.rank) for reader, index in readers[id(v)]]
+            if v.dtype.name == "float" and all(a is not None and recover(v.data, a) for a in axes):
+                v.int8 = True
     outputs = {id(v) for v in graph.outputs}
     folded = set()
     for node in graph.nodes:
