@@ -132,3 +132,51 @@ def test_qdq_model_streams(target, tmp_path):
     for sizes in ([1] * 9, [4, 2, 3]):
         step = CStream(run, 2).step if target == "c" else run.module.Stream().step
         assert_close(chunked(step, plan, names, x, sizes), expected, f"{target} chunks {sizes}")
+
+
+def _integer_lstm_model():
+    """x [seq, batch, 8] -> QuantizeLinear (uint8) -> MatMulInteger with int8 weights -> float
+    (Cast, Mul by the scales) -> LSTM (hidden 4): a per-step integer product before a recurrence."""
+    from onnx import TensorProto as T, helper as h, numpy_helper
+    rng = np.random.default_rng(30)
+    inits = [numpy_helper.from_array(np.float32(0.02), "x_scale"), numpy_helper.from_array(np.uint8(128), "x_zp"),
+             numpy_helper.from_array(rng.integers(-127, 128, (8, 12)).astype(np.int8), "w_q"),
+             numpy_helper.from_array(np.int8(0), "w_zp"), numpy_helper.from_array(np.float32(0.02 * 0.01), "s"),
+             numpy_helper.from_array((rng.standard_normal((1, 16, 12)) * 0.3).astype(np.float32), "W"),
+             numpy_helper.from_array((rng.standard_normal((1, 16, 4)) * 0.3).astype(np.float32), "R")]
+    nodes = [h.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["xq"]),
+             h.make_node("MatMulInteger", ["xq", "w_q", "x_zp", "w_zp"], ["acc"]),
+             h.make_node("Cast", ["acc"], ["accf"], to=T.FLOAT), h.make_node("Mul", ["accf", "s"], ["z"]),
+             h.make_node("LSTM", ["z", "W", "R"], ["y", "y_h"], hidden_size=4)]
+    graph = h.make_graph(nodes, "integer_lstm", [h.make_tensor_value_info("x", T.FLOAT, ["seq", "batch", 8])],
+                         [h.make_tensor_value_info("y", T.FLOAT, ["seq", 1, "batch", 4]),
+                          h.make_tensor_value_info("y_h", T.FLOAT, [1, "batch", 4])], inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_integer_product_streams(target, tmp_path):
+    """MatMulInteger keeps time steps apart (MatMul's rule on its operands), so a model with a
+    per-step integer product before a recurrence has the step API and gives the whole sequence's
+    outputs chunk by chunk; DynamicQuantizeLinear (one scale from every step) is refused, saying
+    why."""
+    from onnx2src import CompileError
+    from onnx2src.harness import CStream
+    from conftest import chunked, save, stream_plan
+    path = save(_integer_lstm_model(), tmp_path, "integer_lstm")
+    plan = stream_plan(path)
+    assert plan.reason is None and plan.time == "seq"
+    x = [np.random.default_rng(31).standard_normal((6, 2, 8)).astype(np.float32)]
+    expected = ort_run(path, x)
+    run = build(path, target, tmp_path / target, max_dims={"seq": 16, "batch": 4})
+    assert_close(run(*x), expected, "whole sequence")
+    for sizes in ([1] * 6, [2, 4]):
+        step = CStream(run, 2).step if target == "c" else run.module.Stream().step
+        assert_close(chunked(step, plan, {"in": ["x"], "out": ["y", "y_h"]}, x, sizes), expected, f"chunks {sizes}")
+    dynamic = _integer_lstm_model()
+    node = dynamic.graph.node[0]
+    node.CopyFrom(onnx.helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "x_scale_d", "x_zp_d"]))
+    dynamic.graph.node[1].input[2] = "x_zp_d"
+    with pytest.raises(CompileError, match="DynamicQuantizeLinear .* computes one scale and zero point from all"):
+        generate(save(dynamic, tmp_path, "dynamic"), "c", stream=True)

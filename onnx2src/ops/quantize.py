@@ -33,9 +33,9 @@ import numpy as np
 from ..dims import is_static
 from ..ir import CompileError, DType, Node, Value, dtype_from_onnx, BY_NUMPY
 from ..loops import broadcast_view, contiguous, nest
-from . import axis_of, ir, register, set_output, stream_same
-from .conv import lower_conv, geometry
-from .gemm import _matmul_shapes, lower_matmul
+from . import axis_of, ir, refuse, register, set_output, stream_same
+from .conv import lower_conv, geometry, stream as stream_conv
+from .gemm import _matmul_shapes, lower_matmul, stream_matmul
 from .reduce import reduce_node
 
 QUANTIZED = ("int8", "uint8", "int16", "uint16")     # QuantizeLinear's outputs
@@ -383,6 +383,20 @@ def lower_conv_integer(node, graph):
 register("QuantizeLinear", 10, infer=infer_quantize, fold=fold_quantize, lower=lower_quantize, stream=stream_same)
 register("DequantizeLinear", 10, infer=infer_dequantize, fold=fold_dequantize, lower=lower_dequantize,
          stream=stream_same)
-register("DynamicQuantizeLinear", 11, infer=infer_dynamic, fold=fold_dynamic, lower=lower_dynamic)
-register("MatMulInteger", 10, infer=infer_matmul_integer, fold=fold_matmul_integer, lower=lower_matmul_integer)
-register("ConvInteger", 10, infer=infer_conv_integer, lower=lower_conv_integer)
+def stream_dynamic(node, classes, time):
+    raise refuse(node, "computes one scale and zero point from all of its input's time steps, so a "
+                       "chunk's would differ from the whole sequence's")
+
+
+def stream_matmul_integer(node, classes, time):
+    """MatMul's rule on A and B; the zero points must be time-independent."""
+    if any(isinstance(c, int) for c in classes[2:]):
+        raise refuse(node, "takes a per-step zero point")
+    return stream_matmul(Node(node.op_type, node.name, node.inputs[:2], node.outputs, node.attrs), classes[:2], time)
+
+
+register("DynamicQuantizeLinear", 11, infer=infer_dynamic, fold=fold_dynamic, lower=lower_dynamic,
+         stream=stream_dynamic)
+register("MatMulInteger", 10, infer=infer_matmul_integer, fold=fold_matmul_integer, lower=lower_matmul_integer,
+         stream=stream_matmul_integer)
+register("ConvInteger", 10, infer=infer_conv_integer, lower=lower_conv_integer, stream=stream_conv)
