@@ -17,9 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import DEFAULT_MAX_DIM, CompileError, generate
+from . import DEFAULT_MAX_DIM, WEIGHT_FORMATS, CompileError, generate
 from .emit import naming
-from .harness import CBuildError, CModel, Interface, load_numpy, reference
+from .harness import CBuildError, CModel, Interface, bf16_model, int8_model, load_numpy, reference
 from .cli import Parser, const_arg, fail
 
 DEFAULT_DIM = 2  # every symbolic dim not given with --dim
@@ -73,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
                    help="check only this target (default: both); repeatable")
     p.add_argument("--no-ort", action="store_true",
                    help="compare with onnx.reference even if onnxruntime is installed")
+    p.add_argument("--weights", choices=WEIGHT_FORMATS, default="float",
+                   help="generate as onnx2src --weights does; the reference then runs the model with "
+                        "its matrices rounded the same way (bf16: C target only)")
     return p
 
 
@@ -284,24 +287,29 @@ def main(argv=None) -> int:
     try:
         iface, inputs, env, bounds = prepare(args.model, args.dim, args.inputs, args.input,
                                              args.max_dim, args.seed, args.const, args.fix_dim)
-        targets = args.target or ["numpy", "c"]
+        targets = args.target or (["c"] if args.weights == "bf16" else ["numpy", "c"])
         with tempfile.TemporaryDirectory(prefix="onnx2src-verify-") as work:
             runners = {}
             for t in dict.fromkeys(targets):
                 files = generate(args.model, t, name=name, max_dims=bounds, consts=iface.consts,
-                                 fixed_dims=iface.fixed_dims)
+                                 fixed_dims=iface.fixed_dims, weights=args.weights)
                 if t == "numpy":
                     module = load_numpy(files[f"{name}.py"], name, work)
                     runners[t] = lambda *xs, m=module: list(m.run(*xs))
                 else:
                     cmodel = CModel(files, name, iface, work)
                     runners[t] = cmodel
-            label, ref = reference(args.model, use_ort=not args.no_ort, pinned=iface.pinned)
+            model = args.model
+            if args.weights != "float":  # the model with its matrices as the code stores them
+                rounded = {"bf16": bf16_model, "int8": int8_model}[args.weights]
+                model = rounded(args.model, os.path.join(work, f"{args.weights}.onnx"))
+            label, ref = reference(model, use_ort=not args.no_ort, pinned=iface.pinned)
             dims = " ".join(f"{s}={n}" for s, n in env.items()) or "none"
             source = (f"files ({args.inputs or ', '.join(p for _, p in args.input)})"
                       if args.inputs or args.input else f"random (seed {args.seed})")
             print(f"onnx2src verify {args.model}")
-            print(f"dims: {dims}; inputs: {source}; reference: {label}")
+            print(f"dims: {dims}; inputs: {source}; reference: {label}"
+                  + (f" on the model with {args.weights} weights" if args.weights != "float" else ""))
             try:
                 expected = ref(inputs)
             except Exception as e:  # noqa: BLE001 - the reference rejects the model or inputs

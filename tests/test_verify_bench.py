@@ -40,6 +40,16 @@ def test_verify_passes_on_simple_lstm(capsys):
     assert out.splitlines()[-1].startswith("PASS")
 
 
+@pytest.mark.parametrize("weights,targets", [("int8", ["numpy", "c"]), ("bf16", ["c"])])
+def test_verify_weights(capsys, weights, targets):
+    """--weights: the code as onnx2src --weights makes it, against the model with its matrices
+    rounded the same way (the float model itself would differ by the rounding)."""
+    code, out, err = run(capsys, "verify", LSTM, "--weights", weights)
+    assert code == 0, out + err
+    assert f"on the model with {weights} weights" in out
+    assert [l.split()[0] for l in out.splitlines() if l.startswith(("numpy ", "c "))] == targets
+
+
 def test_verify_reads_inputs_from_npz_and_npy(capsys, tmp_path):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 4, 10)).astype(np.float32)
