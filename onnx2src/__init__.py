@@ -37,7 +37,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
     C target's weights into NAME.weights (bytes, the one file that is not text) instead of
     NAME_weights.c. `weights` "bf16" stores the C target's constant float matrices (of Gemm,
     MatMul, Conv, and the recurrences' W and R) as bfloat16, computing in float32; "int8"
-    quantizes them to int8 with a scale per output channel (int8_weights) and both targets store
+    quantizes them to int8 with a scale per output channel (reduced_weights) and both targets store
     them so (see README). Every file starts
     with a comment naming onnx2src's version, the model file and its external-data files with
     their SHA-256, the opsets and the options that change the output: the same inputs give the
@@ -57,9 +57,9 @@ def generate(path: str, target: str, name: Optional[str] = None,
     if weights == "bf16" and target != "c":
         raise CompileError("--weights bf16 is for the C target (the NumPy module keeps float32 weights)")
     model, data_files = frontend.read(path)
-    if weights == "int8":
-        from .int8_weights import dequantize_model
-        dequantize_model(model)  # what is compiled: the model with its matrices quantized
+    if weights != "float":
+        from .reduced_weights import round_model
+        round_model(model, weights)  # what is compiled: the model with its matrices rounded
     graph = frontend.from_model(model)
     frontend.pin(graph, consts or {}, fixed_dims)
     graph.int8_weights = weights == "int8"

@@ -29,8 +29,8 @@ import numpy as np
 
 from . import WEIGHT_FORMATS, CompileError, generate
 from .emit import naming
-from .harness import (CBuildError, Interface, bf16_model, build_executable, int8_model, have_onnxruntime, load_numpy,
-                      compiler_version, ort_session, reference, split_compiler)
+from .harness import (CBuildError, Interface, build_executable, have_onnxruntime, load_numpy,
+                      compiler_version, ort_session, reference, rounded_model, split_compiler)
 from .ir import BY_NUMPY
 from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
 from .cli import Parser, const_arg, fail
@@ -245,12 +245,10 @@ def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_call
                 seed: int = 0, log=None, consts=(), fixed_dims=(), weights: str = "float") -> dict:
     """Every number of one table row; wrong outputs set the timing to None and add to
     row["errors"]. With `weights` "bf16" or "int8" the C code stores its matrices so, and every
-    runtime runs the model with those matrices rounded the same way (harness.bf16_model,
-    harness.int8_model), so that the outputs still agree. Raises CompileError, UsageError,
-    CBuildError."""
-    reduced = {"bf16": bf16_model, "int8": int8_model}
+    runtime runs the model with those matrices rounded the same way (harness.rounded_model), so
+    that the outputs still agree. Raises CompileError, UsageError, CBuildError."""
     with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as folder:
-        model = path if weights == "float" else reduced[weights](path, os.path.join(folder, f"{weights}.onnx"))
+        model = path if weights == "float" else rounded_model(path, os.path.join(folder, f"{weights}.onnx"), weights)
         return _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims,
                             seed, log, consts, fixed_dims, weights)
 

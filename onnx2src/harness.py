@@ -241,40 +241,14 @@ def have_onnxruntime() -> bool:
     return True
 
 
-# The inputs that are a matrix product's weights, which --weights bf16 stores as bfloat16:
-# (op type, input index)
-MATRIX_INPUTS = {("MatMul", 1), ("Gemm", 1), ("Conv", 1), ("LSTM", 1), ("LSTM", 2), ("GRU", 1),
-                 ("GRU", 2), ("RNN", 1), ("RNN", 2)}
-
-
-def bf16_model(path: str, out: str) -> str:
-    """Save at `out` the model at `path` with each matrix weight rounded to bfloat16 and widened
-    back to float32 (external data made inline): what the C code of --weights bf16 computes
-    exactly, so the reference to check it against. Returns `out`."""
-    import onnx
-    from onnx import numpy_helper
-
-    from .emit.c import bf16_bits
-    model = onnx.load(path)
-    names = {node.input[k] for node in model.graph.node for op, k in MATRIX_INPUTS
-             if node.op_type == op and len(node.input) > k}
-    for init in model.graph.initializer:
-        data = numpy_helper.to_array(init)
-        if init.name in names and data.dtype == np.float32:
-            widened = (bf16_bits(data).astype(np.uint32) << 16).view(np.float32)
-            init.CopyFrom(numpy_helper.from_array(widened, init.name))
-    onnx.save(model, out)
-    return out
-
-
-def int8_model(path: str, out: str) -> str:
-    """Save at `out` the model at `path` with its matrix weights quantized to int8 and
-    dequantized (int8_weights.dequantize_model; external data made inline): the model
-    --weights int8 compiles, so the reference to check its code against. Returns `out`."""
+def rounded_model(path: str, out: str, weights: str) -> str:
+    """Save at `out` the model at `path` with its matrix weights rounded to the `weights` format
+    (bf16, int8: reduced_weights.round_model; external data made inline): the model onnx2src
+    --weights compiles, so the reference to check its code against. Returns `out`."""
     import onnx
 
-    from .int8_weights import dequantize_model
-    onnx.save(dequantize_model(onnx.load(path)), out)
+    from .reduced_weights import round_model
+    onnx.save(round_model(onnx.load(path), weights), out)
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import DEFAULT_MAX_DIM, WEIGHT_FORMATS, CompileError, generate
 from .emit import naming
-from .harness import CBuildError, CModel, Interface, bf16_model, int8_model, load_numpy, reference
+from .harness import CBuildError, CModel, Interface, load_numpy, reference, rounded_model
 from .cli import Parser, const_arg, fail
 
 DEFAULT_DIM = 2  # every symbolic dim not given with --dim
@@ -301,8 +301,7 @@ def main(argv=None) -> int:
                     runners[t] = cmodel
             model = args.model
             if args.weights != "float":  # the model with its matrices as the code stores them
-                rounded = {"bf16": bf16_model, "int8": int8_model}[args.weights]
-                model = rounded(args.model, os.path.join(work, f"{args.weights}.onnx"))
+                model = rounded_model(args.model, os.path.join(work, f"{args.weights}.onnx"), args.weights)
             label, ref = reference(model, use_ort=not args.no_ort, pinned=iface.pinned)
             dims = " ".join(f"{s}={n}" for s, n in env.items()) or "none"
             source = (f"files ({args.inputs or ', '.join(p for _, p in args.input)})"

@@ -16,14 +16,16 @@ import pytest
 
 from conftest import assert_close, max_error, ort_run, wide_bounds
 from onnx2src import CompileError, generate
-from onnx2src.emit.c import bf16_bits
-from onnx2src.harness import CModel, Interface, bf16_model
+from onnx2src.harness import CModel, Interface, rounded_model
+from onnx2src.reduced_weights import bf16_bits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["samples/simple_rnn.onnx", "samples/simple_lstm.onnx", "samples/simple_gru.onnx",
           "samples/bench/lstm_i32_h64.onnx", "tests/exports/ops/gru_act_dy.onnx",
           "tests/exports/ops/ln_gru_dy.onnx", "tests/exports/ops/crnn_dy.onnx",
-          "tests/exports/lstm_l2_bi_bf_h0_last_state_ts.onnx"]
+          "tests/exports/lstm_l2_bi_bf_h0_last_state_ts.onnx",
+          "tests/exports/stream/mask_gru_ts.onnx",  # a pointwise Conv1d: its weights are the kernel's A, float
+          "tests/real_models/dfn3_enc.onnx"]        # grouped linear layers, depthwise convolutions
 def inputs_for(iface, rng, size=3):
     env = {s: min(size, 1 if "batch" in s else size) for s in iface.symbols}
     return [rng.standard_normal(shape).astype(dtype) for (_, dtype, _), shape
@@ -40,7 +42,7 @@ def test_bf16_matches_the_rounded_model(model, tmp_path):
     c_model = CModel(files, "m", iface, str(tmp_path))
     x = inputs_for(iface, np.random.default_rng(4))
     got = c_model(*x)
-    rounded = bf16_model(path, str(tmp_path / "rounded.onnx"))
+    rounded = rounded_model(path, str(tmp_path / "rounded.onnx"), "bf16")
     assert_close(got, ort_run(rounded, x), f"{model} with bf16 weights")
     float_error = max_error(got, ort_run(path, x))
     print(f"{model}: bf16 against the float model: max abs error {float_error:.2e}")

@@ -2,7 +2,7 @@
 W and R), symmetric, one scale per output channel; activations and state stay float.
 
 The exact reference is onnxruntime running the float model whose matrices are replaced by their
-dequantized values (harness.int8_model): both targets must match it to float precision, as the
+dequantized values (harness.rounded_model): both targets must match it to float precision, as the
 float code matches the model itself, and really store int8 (the C kernel's int8 variant, the
 NumPy module's int8 arrays). Against the original float model the error is the quantization's
 (printed, and stated in the README).
@@ -20,8 +20,8 @@ from conftest import assert_close, max_error, ort_run, wide_bounds
 from onnx2src import generate
 from onnx2src.bench import prepare
 from onnx2src.emit.c import int8_words
-from onnx2src.harness import CModel, Interface, int8_model, load_numpy, reference
-from onnx2src.int8_weights import dequantize_model, int8_channels, int8_columns, quantize
+from onnx2src.harness import CModel, Interface, load_numpy, reference, rounded_model
+from onnx2src.reduced_weights import int8_channels, int8_columns, quantize, round_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["samples/simple_rnn.onnx", "samples/simple_lstm.onnx", "samples/simple_gru.onnx",
@@ -52,7 +52,7 @@ def test_int8_matches_the_dequantized_model(model, target, tmp_path):
         run = load_numpy(files["m.py"], "m", str(tmp_path)).run
     x = inputs_for(iface, np.random.default_rng(5))
     got = list(run(*x))
-    assert_close(got, ort_run(int8_model(path, str(tmp_path / "int8.onnx")), x), f"{model} with int8 weights")
+    assert_close(got, ort_run(rounded_model(path, str(tmp_path / "int8.onnx"), "int8"), x), f"{model} with int8 weights")
     float_error = max_error(got, ort_run(path, x))
     print(f"{model} ({target}): int8 against the float model: max abs error {float_error:.2e}")
     assert float_error > 0  # the weights really are quantized
@@ -70,7 +70,7 @@ def test_int8_kernel_paths(flags, tmp_path):
     iface = Interface(path, max_dims)
     run = CModel(files, "m", iface, str(tmp_path), flags)
     x = [np.random.default_rng(6).standard_normal((5, 7, 10)).astype(np.float32)]
-    assert_close(run(*x), ort_run(int8_model(path, str(tmp_path / "int8.onnx")), x), f"{flags}")
+    assert_close(run(*x), ort_run(rounded_model(path, str(tmp_path / "int8.onnx"), "int8"), x), f"{flags}")
 
 
 def test_int8_quarters_the_matrix_bytes():
@@ -127,7 +127,7 @@ def test_dequantize_model_axes(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()]
         + [numpy_helper.from_array(np.array([0], np.int64), "axes")])
-    model = dequantize_model(helper.make_model(graph))
+    model = round_model(helper.make_model(graph), "int8")
     out = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     for name, axes in (("gemm_b", (1,)), ("mm_b", (0,)), ("conv_w", (1, 2))):
         q, scale = quantize(inits[name], axes)
@@ -162,7 +162,7 @@ def test_int8_real_models(entry, tmp_path):
     iface, inputs, env, _ = prepare(path, list(entry["dims"].items()), None, (), (), 0,
                                     list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()))
     options = dict(max_dims=dict(env), consts=iface.consts, fixed_dims=iface.fixed_dims)
-    expected = reference(int8_model(path, str(tmp_path / "int8.onnx")), pinned=iface.pinned)[1](inputs)
+    expected = reference(rounded_model(path, str(tmp_path / "int8.onnx"), "int8"), pinned=iface.pinned)[1](inputs)
     float_summary, int8_summary = {}, {}
     generate(path, "c", name="m", summary=float_summary, **options)
     files = generate(path, "c", name="m", summary=int8_summary, weights="int8", **options)

@@ -16,7 +16,7 @@ from ..dims import Dim, is_static, product, render
 from ..ir import DTYPES, DType
 from ..loops import PANEL, Nest
 from ..ops.recurrent import GATES, STEP_BLOCK
-from ..int8_weights import int8_columns
+from ..reduced_weights import bf16_bits, bf16_rounded, int8_columns
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy
 from .literals import ELEMENTS_PER_WORD, c_initializer, c_number, c_words
@@ -114,11 +114,12 @@ class Source:
     def matrix(self, v, dtype):
         """(B, kernel) for a matrix product's packed B `v`, whose panels (see pack_weights) the
         kernel o2s_gemm_<type> reads, or the variant reading the storage --weights asks for:
-        bfloat16 panels of a constant float B; int8 panels and a scale per column of a constant
-        float B made of int8 values times a scale per column (see int8_weights). B(at) is the
+        bfloat16 panels of a constant float B of bfloat16 values; int8 panels and a scale per column of a constant
+        float B made of int8 values times a scale per column (see reduced_weights). B(at) is the
         kernel's argument text for B from element `at` on (C text): the panels, or the panels
         and their column scales."""
-        if v.is_constant and dtype.name == "float" and self.weight_format == "bf16":
+        if (v.is_constant and dtype.name == "float" and self.weight_format == "bf16"
+                and np.array_equal(bf16_rounded(v.data), v.data, equal_nan=True)):
             self.use(dtype, "gemm_bf16")
             self.vmath = True  # the variant widens through o2s_vm_u2f
             panels = self.weight(v, BF16, bf16_bits(v.data), " (bfloat16)")
@@ -335,14 +336,6 @@ class Source:
                 "H": H, "I": I, "GH": G * H, "ZR": 2 * H, "H2": 2 * H, "RB_H": G * H + 2 * H, "H3": 3 * H, "ctype": dtype.c,
                 "block": STEP_BLOCK, "layout": a["layout"],
                 "one": fn["one"], "clip": clip and f"{{x}} < -{clip} ? -{clip} : ({{x}} > {clip} ? {clip} : {{x}})"}
-
-
-def bf16_bits(data) -> np.ndarray:
-    """float32 `data` rounded to bfloat16 (to nearest, ties to even; NaN stays NaN), as the
-    upper 16 bits of each float."""
-    bits = np.ascontiguousarray(data, np.float32).view(np.uint32).astype(np.uint64)
-    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-    return np.where(np.isnan(np.asarray(data, np.float32)), np.uint16(0x7FC0), rounded).reshape(np.shape(data))
 
 
 def max_chain(name, terms):

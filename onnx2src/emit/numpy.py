@@ -7,7 +7,7 @@ import numpy as np
 
 from ..ops.recurrent import GATES
 from ..dims import Dim, is_static, render
-from ..int8_weights import int8_channels
+from ..reduced_weights import int8_channels
 from ..ir import Value
 from . import Refs, environment, guarded, tidy
 from .literals import py_array, py_number
@@ -32,7 +32,7 @@ TANH_GATES = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "
 class Module:
     def __init__(self, graph, name, weight_format="float"):
         self.graph, self.name = graph, name
-        self.int8 = weight_format == "int8"  # float weights of int8 values kept as int8 (int8_weights)
+        self.int8 = weight_format == "int8"  # float weights of int8 values kept as int8 (reduced_weights)
         self.names = py_namer(name)
         self.weights, self.helpers = [], []
         self.env = environment()

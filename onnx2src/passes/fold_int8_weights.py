@@ -8,7 +8,7 @@ arrays), so the model's int8 weights stay int8 and are read as int8, instead of 
 into working memory at every call. Any other DequantizeLinear stays (ops/quantize.py).
 
 With --weights int8 (graph.int8_weights) the model's matrix weights are such values already
-(int8_weights.dequantize_model); each one read as such is marked int8 here, so that a Conv's
+(reduced_weights.round_model); each one read as such is marked int8 here, so that a Conv's
 weights, too, become the int8 kernel's B.
 
 onnxruntime's DynamicQuantizeLSTM with constant int8 W and R and zero points 0 becomes the ONNX
@@ -17,7 +17,7 @@ too, and it streams as any LSTM does.
 """
 import numpy as np
 
-from ..int8_weights import recover, shared_axes
+from ..reduced_weights import recover, shared_axes
 from ..ir import Value
 from ..ops import contrib
 from ..ops.quantize import dequantize

@@ -1,17 +1,18 @@
-"""Weight-only int8 quantization (--weights int8): symmetric, one scale per output channel.
+"""Reduced-precision weights (--weights bf16, --weights int8): the model's matrices rounded.
 
-`dequantize_model` is the quantization itself: it replaces each matrix weight of an ONNX model
-(Gemm's and MatMul's B, Conv's W, the W and R of LSTM, GRU and RNN) by its int8 values
-times their channel's scale, as float32. The compiler compiles that model, and it is the exact
-reference for tests and `bench --weights int8`, so the generated code is checked against
-onnxruntime running it.
+`round_model` is the rounding itself: it replaces each matrix weight of an ONNX model (Gemm's
+and MatMul's B, Conv's W, the W and R of LSTM, GRU and RNN) by the float32 values the format
+holds: each rounded to bfloat16 (bf16); or int8 values times their output channel's scale,
+symmetric (int8). The compiler compiles that model, and it is the exact reference for tests,
+`verify` and `bench --weights`, so the generated code is checked against onnxruntime running it.
 
-The emitters then store as int8 every constant they find to be such values along its channels
-(`int8_columns` for the C kernel's packed matrices, `int8_channels` for the NumPy module's
-arrays): the check recovers the int8 values and scales from the floats, so it holds through the
-re-layouts the compiler makes (transposes, packing, a BatchNorm folded into a Conv), and a
-constant it does not hold for (a ConvTranspose's weights seen a tap at a time, weights computed
-from others) simply stays float.
+The emitters then store in the format every constant they find to hold such values: bf16 in
+the C kernel's packed matrices (`bf16_bits` keeps them exactly); int8 in the C kernel's packed
+matrices (`int8_columns`) and the NumPy module's arrays (`int8_channels`), whose check recovers
+the int8 values and scales from the floats, so it holds through the re-layouts the compiler
+makes (transposes, packing, a BatchNorm folded into a Conv). A constant it does not hold for
+(weights the kernel does not read as its packed operand, weights computed from others) simply
+stays float, with the rounded values.
 """
 import numpy as np
 
@@ -40,6 +41,22 @@ def quantize(data: np.ndarray, axes) -> tuple:
 def dequantized(data: np.ndarray, axes) -> np.ndarray:
     q, scale = quantize(data, axes)
     return (q.astype(np.float32) * scale).astype(np.float32)
+
+
+def bf16_bits(data) -> np.ndarray:
+    """float32 `data` rounded to bfloat16 (to nearest, ties to even; NaN stays NaN), as the
+    upper 16 bits of each float."""
+    bits = np.ascontiguousarray(data, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(np.asarray(data, np.float32)), np.uint16(0x7FC0), rounded).reshape(np.shape(data))
+
+
+def bf16_rounded(data, axes=None) -> np.ndarray:
+    """float32 `data` rounded to bfloat16 and widened back (the axes play no part)."""
+    return (bf16_bits(data).astype(np.uint32) << 16).view(np.float32)
+
+
+ROUNDINGS = {"bf16": bf16_rounded, "int8": dequantized}  # weight format -> rounding(data, axes)
 
 
 def shared_axes(op_type, index, rank, trans_b=False):
@@ -112,12 +129,13 @@ def _evaluate(model, nodes, name, tensors):
         return None
 
 
-def dequantize_model(model):
+def round_model(model, weights: str):
     """The ONNX `model` (changed in place, and returned) with each matrix weight replaced by its
-    int8 quantization, dequantized: a float32 initializer or Constant, in the main graph or a
+    rounding to the `weights` format (ROUNDINGS): a float32 initializer or Constant, in the main graph or a
     subgraph, replaced in place (once, for its first reader); or a weight computed from such
-    constants by ARRANGE ops, computed here, quantized and fed to its reader as a new initializer
+    constants by ARRANGE ops, computed here, rounded and fed to its reader as a new initializer
     of the reader's graph."""
+    rounding = ROUNDINGS[weights]
     from onnx import numpy_helper
     tensors, producers = {}, {}  # name -> (owner, TensorProto); output name -> node
     for g in _graphs(model.graph):
@@ -151,13 +169,13 @@ def dequantize_model(model):
                 if axes is None:
                     continue
                 if nodes:  # a new initializer of this graph
-                    new_name = next(f"{name}_int8{k or ''}" for k in range(len(taken) + 1)
-                                    if f"{name}_int8{k or ''}" not in taken)
+                    new_name = next(f"{name}_{weights}{k or ''}" for k in range(len(taken) + 1)
+                                    if f"{name}_{weights}{k or ''}" not in taken)
                     taken.add(new_name)
-                    g.initializer.append(numpy_helper.from_array(dequantized(data, axes), new_name))
+                    g.initializer.append(numpy_helper.from_array(rounding(data, axes), new_name))
                     node.input[index] = new_name
                 else:
-                    tensors[name][1].CopyFrom(numpy_helper.from_array(dequantized(data, axes), tensors[name][1].name))
+                    tensors[name][1].CopyFrom(numpy_helper.from_array(rounding(data, axes), tensors[name][1].name))
                     done.add(name)
     return model
 
