@@ -155,3 +155,25 @@ def chunked(step, plan, names, inputs, sizes):
         joined.append(np.concatenate([r[k] for r in results], axis=axis) if isinstance(axis, int)
                       else results[-1][k])
     return joined
+
+
+def cpu_flags():
+    """The flags of this machine's CPU in /proc/cpuinfo (none where there is no such file)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
+
+
+def ort_or_onnx_reference(path, inputs, refusal):
+    """onnxruntime's outputs; onnx.reference's where onnxruntime refuses the model with an error
+    that contains `refusal` (a kernel it lacks for what the spec allows)."""
+    try:
+        return ort_run(path, inputs)
+    except Exception as e:
+        if refusal not in str(e):
+            raise
+    from onnx.reference import ReferenceEvaluator
+    model = onnx.load(path)
+    return ReferenceEvaluator(model).run(None, {i.name: x for i, x in zip(model.graph.input, inputs)})

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import assert_close, ort_run
+from conftest import assert_close, cpu_flags, ort_run
 from onnx2src import generate
 from onnx2src.harness import CModel, Interface
 from test_exports import HERE, random_inputs
@@ -32,15 +32,7 @@ CASES = [(os.path.join(SAMPLES, "simple_lstm.onnx"), {"batch": 2, "seq": 5}),
 IDS = [os.path.basename(f)[:-5] for f, _ in CASES]
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
-
-
-FLAGS = _cpu_flags()
+FLAGS = cpu_flags()
 # the levels this CPU runs, as -DO2S_DISPATCH_PIN takes them
 PINS = ["O2S_ISA_BASE"] + (["O2S_ISA_AVX2"] if {"avx2", "fma"} <= FLAGS else []) + \
        (["O2S_ISA_AVX512"] if "avx512f" in FLAGS else [])

@@ -5,20 +5,12 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import assert_close, ort_run, save
+from conftest import assert_close, cpu_flags, ort_run, save
 from onnx2src import generate
 from onnx2src.harness import CModel, Interface
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next(line for line in f if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
-
-
-FLAGS = _cpu_flags()
+FLAGS = cpu_flags()
 NO_AVX2 = pytest.mark.skipif(not {"avx2", "fma"} <= FLAGS, reason="this CPU has no AVX2/FMA to run that code")
 NO_AVX512 = pytest.mark.skipif("avx512f" not in FLAGS, reason="this CPU has no AVX-512F to run that code")
 BUILDS = [pytest.param(("-O2", "-DO2S_NO_DISPATCH"), id="portable"),

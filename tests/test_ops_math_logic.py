@@ -24,7 +24,7 @@ from onnx.backend.test.case.node import collect_testcases
 from onnx2src import frontend, generate, passes
 from onnx2src.ir import BY_ONNX, CompileError
 
-from conftest import assert_close, build, check_node_case, ort_run, save
+from conftest import assert_close, build, check_node_case, ort_or_onnx_reference, save
 
 MATH = """Pow Sqrt Exp Log Abs Reciprocal Floor Ceil Round Sign Erf Sin Cos Clip Max Min Sum Mean
 HardSigmoid HardSwish Softplus Elu Selu Gelu Mish""".split()
@@ -93,14 +93,7 @@ def const(name, array):
 def reference(path, inputs):
     """onnxruntime's outputs; onnx.reference's where onnxruntime has no kernel for the types
     (double Erf, Gelu, Mish, Mean, Clip-11; Where on bool, int16...)."""
-    try:
-        return ort_run(path, inputs)
-    except Exception as e:
-        if "NOT_IMPLEMENTED" not in str(e):
-            raise
-    from onnx.reference import ReferenceEvaluator
-    model = onnx.load(path)
-    return ReferenceEvaluator(model).run(None, {i.name: x for i, x in zip(model.graph.input, inputs)})
+    return ort_or_onnx_reference(path, inputs, "NOT_IMPLEMENTED")
 
 
 def check(model, feeds, target, tmp_path, max_dims=None):

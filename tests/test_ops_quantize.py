@@ -23,7 +23,7 @@ from onnx import TensorProto as T, helper as h, numpy_helper
 
 from onnx2src import CompileError, generate
 
-from conftest import assert_close, build, check_node_case, ort_run, save, single_op_cases
+from conftest import assert_close, build, check_node_case, ort_or_onnx_reference, ort_run, save, single_op_cases
 
 OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}
 CASES = single_op_cases(OPS)
@@ -91,14 +91,7 @@ def ort_as_written(path, inputs):
 def reference(path, inputs):
     """onnxruntime's outputs; onnx.reference's where onnxruntime's CPU kernel refuses what the
     spec allows (ConvInteger with a zero point per output channel)."""
-    try:
-        return ort_run(path, inputs)
-    except Exception as e:
-        if "IsScalarOr1ElementVector" not in str(e):
-            raise
-    from onnx.reference import ReferenceEvaluator
-    model = onnx.load(path)
-    return ReferenceEvaluator(model).run(None, {i.name: x for i, x in zip(model.graph.input, inputs)})
+    return ort_or_onnx_reference(path, inputs, "IsScalarOr1ElementVector")
 
 
 def check(model, feeds, target, tmp_path):

@@ -76,14 +76,15 @@ def test_bf16_rounds_to_nearest_even():
     assert bf16_bits(np.array([np.nan], np.float32))[0] == 0x7FC0
 
 
+@pytest.mark.parametrize("weights", ["bf16", "int8"])
 @pytest.mark.parametrize("flags", [["-std=c99", "-pedantic"], ["-x", "c++", "-std=c++11"]], ids=["c99", "c++11"])
-def test_bf16_code_is_warning_free(flags, tmp_path):
-    """The bf16 kernel under the strict warning set (conversions, shadowing, double promotion),
-    as C99 and as C++11."""
+def test_reduced_weights_code_is_warning_free(flags, weights, tmp_path):
+    """The bf16 and int8 kernels under the strict warning set (conversions, shadowing, double
+    promotion), as C99 and as C++11."""
     cc = shutil.which("g++" if "c++" in flags else "gcc")
     if cc is None:
         pytest.skip("gcc / g++ is not installed")
-    files = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), "c", name="m", weights="bf16")
+    files = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), "c", name="m", weights=weights)
     for fname, text in files.items():
         (tmp_path / fname).write_text(text)
     for src in ("m.c", "m_weights.c"):
