@@ -57,6 +57,13 @@ def test_aarch64(runner, model):
     checked(runner, model, "aarch64")
 
 
+@pytest.mark.parametrize("arch", ["m4", "aarch64"])
+@pytest.mark.parametrize("model", cases.INT8)
+def test_int8_weights(runner, model, arch):
+    """The int8 matrix kernel: one partial sum per column on the M4, four with NEON."""
+    checked(runner, model, arch)
+
+
 @pytest.mark.parametrize("variant", ["-Os", "-ffreestanding", "-fno-builtin"])
 @pytest.mark.parametrize("model", cases.SAMPLES)
 def test_instructions_within_1_2x_of_O2(runner, model, variant):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from onnx2src import generate
-from onnx2src.harness import CModel, Interface
+from onnx2src.harness import CModel, Interface, rounded_model
 
 from conftest import ort_run
 from embedded import program, toolchain
@@ -43,6 +43,9 @@ STREAMING = [
     "tests/exports/stream/tagger_rnn_seqfirst_ts.onnx",  # RNN, time axis first, a tag per step
 ]
 MODELS = SAMPLES + EXPORTS + [m for m in STREAMING if m not in SAMPLES]
+# Models built with --weights int8 (the int8 matrix kernel), as "path --weights int8": compared
+# with onnxruntime on the model with its weights quantized the same way.
+INT8 = [f"{m} --weights int8" for m in ("samples/simple_gru.onnx", "tests/exports/stream/kws_lstm_ts.onnx")]
 APIS = ("run", "workspace", "step")
 
 
@@ -59,17 +62,22 @@ def splits(steps):
 class Case:
     """One model at its size: `inputs`, the generated `files`, the `expected` outputs."""
 
-    def __init__(self, relpath):
+    def __init__(self, entry):
+        relpath, _, weights = entry.partition(" --weights ")
+        weights = weights or "float"
         self.path = os.path.join(ROOT, relpath)
-        self.name = os.path.splitext(os.path.basename(relpath))[0]
+        self.name = os.path.splitext(os.path.basename(relpath))[0] + ("" if weights == "float" else f"_{weights}")
         self.interface = Interface(self.path)
         self.sizes = {s: SIZES[s] for s in self.interface.symbols}
         rng = np.random.default_rng(sum(map(ord, self.name)))
         self.inputs = [rng.standard_normal(shape).astype(dtype) for shape, (_, dtype, _) in
                        zip(self.interface.input_shapes(self.sizes), self.interface.inputs)]
         self.outputs = self.output_types(self.sizes)
-        self.files = generate(self.path, "c", name=self.name, max_dims=self.sizes)
-        self.expected = ort_run(self.path, self.inputs)
+        self.files = generate(self.path, "c", name=self.name, max_dims=self.sizes, weights=weights)
+        with tempfile.TemporaryDirectory() as folder:
+            reference = self.path if weights == "float" else rounded_model(
+                self.path, os.path.join(folder, "rounded.onnx"), weights)
+            self.expected = ort_run(reference, self.inputs)
 
     def output_types(self, sizes):
         """(dtype, shape) of each output at these dim sizes."""
