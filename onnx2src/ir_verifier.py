@@ -24,7 +24,8 @@ from .ops import IR_DOMAIN
 # value None), a tuple of alternatives, [spec] (a list or tuple of such), or {str: spec} (a dict).
 # `int` never accepts a bool. Every IR node also carries onnx_op (the ONNX op it came from).
 SIZE = (int, Dim)  # a size, stride or bound, possibly symbolic (bounds and strides may be < 0)
-PACKED = {"packed?": {str: Value}, "panel?": int}  # added by passes/pack_weights.py (C target)
+PACKED = {"packed?": {str: Value}, "panel?": int,  # added by passes/pack_weights.py (C target)
+          "matrix_strides?": [int]}
 # ops/conv.py: per spatial axis; same is the auto_pad (SAME_UPPER / SAME_LOWER) that set the pads
 WINDOW = {"in_shape": [SIZE], "out_shape": [SIZE], "in_strides": [SIZE], "out_strides": [SIZE],
           "in_plane": SIZE, "out_plane": SIZE, "kernel": [int], "taps": int, "kernel_strides": [int],

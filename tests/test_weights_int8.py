@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import pytest
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, max_error, ort_run, wide_bounds
@@ -153,3 +154,39 @@ def test_int8_real_models(entry, tmp_path):
     assert_close(CModel(files, "m", iface, str(tmp_path), ("-O1", "-DO2S_NO_DISPATCH"))(*inputs), expected, "C")
     module = load_numpy(generate(path, "numpy", name="m", weights="int8", **options)["m.py"], "m", str(tmp_path))
     assert_close(list(module.run(*inputs)), expected, "NumPy")
+
+
+def _batched_model():
+    """A MatMul whose constant B holds one matrix per batch entry ([4][8][6], as grouped linear
+    layers have it) and a grouped Conv1d over few positions (its groups' weights one B each)."""
+    rng = np.random.default_rng(9)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 8, 6)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal((8, 2, 3)).astype(np.float32), "k")]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Conv", ["z", "k"], ["c"], group=4)],
+        "batched", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 4, "t", 8]),
+                    helper.make_tensor_value_info("z", TensorProto.FLOAT, ["b", 8, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("weights", ["float", "bf16", "int8"])
+def test_batched_constant_b_packed_at_compile_time(weights, tmp_path):
+    """A constant B with a matrix per batch entry is packed when generating, each matrix in its
+    storage (float, bf16, int8), the kernel reading the batch entry's matrix; before, it was
+    packed into working memory at every call and stayed float."""
+    path = str(tmp_path / "batched.onnx")
+    onnx.save(_batched_model(), path)
+    max_dims = {"b": 4, "t": 8}
+    files = generate(path, "c", name="m", max_dims=max_dims, weights=weights)
+    assert "o2s_pack_float(" not in files["m.c"]  # nothing packed at run time
+    kernel = {"float": "o2s_gemm_float(", "bf16": "o2s_gemm_float_bf16(", "int8": "o2s_gemm_float_i8("}[weights]
+    assert files["m.c"].count(kernel + "_isa") == 2
+    iface = Interface(path, max_dims)
+    rng = np.random.default_rng(10)
+    x = [rng.standard_normal((2, 4, 7, 8)).astype(np.float32), rng.standard_normal((2, 8, 5)).astype(np.float32)]
+    reference = path if weights == "float" else rounded_model(path, str(tmp_path / "rounded.onnx"), weights)
+    assert_close(CModel(files, "m", iface, str(tmp_path), ("-O2",))(*x), ort_run(reference, x), weights)

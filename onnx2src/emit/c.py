@@ -111,37 +111,34 @@ class Source:
         """A dim for the documentation: min / max / floor as words, in a comment."""
         return comment(render(d, self.dim_name, "doc"))
 
-    def matrix(self, v, dtype):
-        """(B, kernel) for a matrix product's packed B `v`, whose panels (see pack_weights) the
-        kernel o2s_gemm_<type> reads, or the variant reading the storage --weights asks for:
-        bfloat16 panels of a constant float B of bfloat16 values; int8 panels and a scale per column of a constant
-        float B made of int8 values times a scale per column (see reduced_weights). B(at) is the
-        kernel's argument text for B from element `at` on (C text): the panels, or the panels
-        and their column scales."""
+    def matrix(self, v, dtype, n):
+        """(B, kernel) for a matrix product's packed B `v`: its panels (see pack_weights), one
+        matrix after another when a constant B has several, which the kernel o2s_gemm_<type>
+        reads, or the variant reading the storage --weights asks for: bfloat16 panels of a
+        constant float B of bfloat16 values; int8 panels and a scale per column of a constant
+        float B made of int8 values times a scale per column (see reduced_weights). B(index) is
+        the kernel's argument text for the matrix `index` (C text) of n columns: its panels, or
+        its panels and their column scales."""
+        k = v.data.shape[1] if v.is_constant else None
+        count = -(-n // PANEL) if v.is_constant else None  # panels per matrix (n is static then)
         if (v.is_constant and dtype.name == "float" and self.weight_format == "bf16"
                 and np.array_equal(bf16_rounded(v.data), v.data, equal_nan=True)):
             self.use(dtype, "gemm_bf16")
             self.vmath = True  # the variant widens through o2s_vm_u2f
             panels = self.weight(v, BF16, bf16_bits(v.data), " (bfloat16)")
-            return (lambda at: offset_ptr(panels, at)), f"o2s_gemm_{dtype.name}_bf16"
+            return matrix_args([(panels, count * k * PANEL)]), f"o2s_gemm_{dtype.name}_bf16"
         found = (v.is_constant and dtype.name == "float" and (self.weight_format == "int8" or v.int8)
-                 and v.data.shape[1] >= 2 and int8_columns(v.data))
+                 and k >= 2 and int8_columns(v.data))
         if found:
             self.use(dtype, "gemm_i8")
-            k = v.data.shape[1]
             words = int8_words(found[0])
             panels = self.weight(v, BY_NAME["int32"], words, " (int8, four rows to a word)")
             scales = self.weight(("scales", id(v)), BY_NAME["float"], found[1], " (int8 column scales)",
                                  v.name + "_scales")
-
-            def b_args(at):  # `at`: the float panels' offset (a whole number of panels), as text
-                before = int(at) // (k * PANEL)
-                return (f"{offset_ptr(panels, str(before * words.shape[1] * PANEL))}, "
-                        f"{offset_ptr(scales, str(before * PANEL))}")
-            return b_args, f"o2s_gemm_{dtype.name}_i8"
+            return matrix_args([(panels, count * words.shape[1] * PANEL), (scales, count * PANEL)]), \
+                f"o2s_gemm_{dtype.name}_i8"
         self.use(dtype, "gemm")
-        ident = self.value(v)
-        return (lambda at: offset_ptr(ident, at)), f"o2s_gemm_{dtype.name}"
+        return matrix_args([(self.value(v), count * k * PANEL if v.is_constant else 0)]), f"o2s_gemm_{dtype.name}"
 
     def value(self, v) -> str:
         """The C expression (an identifier) for the storage of value v."""
@@ -242,7 +239,7 @@ class Source:
         packed = a["packed"]["B"]
         pack = not packed.is_constant
         self.use(out.dtype, *(["pack"] if pack else []))
-        b_args, kernel = self.matrix(packed, out.dtype)
+        b_args, kernel = self.matrix(packed, out.dtype, a["N"])
         alpha, beta = c_number(a["alpha"], out.dtype), c_number(a["beta"], out.dtype)
         has_c = a["c_strides"] is not None and a["beta"] != 0
         formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
@@ -251,7 +248,8 @@ class Source:
         batch = self.attrs(node)["batch"]
         a_base, b_base, y_base = batch["index"]
         return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]), "t": out.dtype.name,
-                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": b_args("0"), "kernel": kernel,
+                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": b_args(self.nest_index(0, a.get("matrix_strides", [])) if not pack else "0"),
+                "kernel": kernel,
                 "alpha": alpha, "beta": beta if has_c else c_number(0, out.dtype),
                 "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
                 "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base) if pack else None,
@@ -291,7 +289,8 @@ class Source:
         H, I, G = a["hidden"], a["input_size"], GATES[a["cell"]]
         seq, batch, D = a["seq"], a["batch"], len(a["directions"])
         fn = self.functions(dtype)
-        kernels = {k: self.matrix(x, dtype) for k, x in a["packed"].items() if k != "bias"}
+        widths = {name: stop - start for name, start, stop, _ in pack_weights.matrices(node)}
+        kernels = {k: self.matrix(x, dtype, widths[k]) for k, x in a["packed"].items() if k != "bias"}
         bias = self.value(a["packed"]["bias"])
         runtime = {k: not x.is_constant for k, x in a["packed"].items()}
         # only the inputs the code reads: constant W, R and B live on in their packed forms
@@ -324,7 +323,7 @@ class Source:
                          "state_row": state_row, "B": v["B"] and offset_ptr(v["B"], str(d * 2 * G * H)),
                          "bias": offset_ptr(bias, str(d * G * H)),
                          "P": v["P"] and offset_ptr(v["P"], str(d * 3 * H)),
-                         "m": {m["name"]: m["b_args"](str(d * m["size"])) for m in matrices},
+                         "m": {m["name"]: m["b_args"](str(d)) for m in matrices},
                          "src": {m["name"]: offset_ptr(m["source"], str(d * m["source_size"] + m["source_offset"]))
                                  for m in matrices}})
         return {"v": v, "Y": [self.value(x) for x in node.outputs] + ["NULL"] * 3, "t": dtype.name,
@@ -345,6 +344,15 @@ def max_chain(name, terms):
         return [(name, terms[0] if terms else "0")]
     steps = [(f"{name}_{i}", f"O2S_MAX({name}_{i - 1}, {t})" if i else t) for i, t in enumerate(terms[:-1])]
     return steps + [(name, f"O2S_MAX({steps[-1][0]}, {terms[-1]})")]
+
+
+def matrix_args(parts):
+    """B(index) of Source.matrix: `parts` are (identifier, elements per matrix)."""
+    def args(index):
+        return ", ".join(offset_ptr(ident, index if index == "0" or not size else
+                                    str(int(index) * size) if index.isdigit() else f"({index}) * {size}")
+                         for ident, size in parts)
+    return args
 
 
 def offset_ptr(pointer: str, index: str) -> str:

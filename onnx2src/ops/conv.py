@@ -24,8 +24,9 @@ padding), and one IR `Gemm`, batched over (n, g), does the sums in one of two or
                (a first layer on one channel), or the convolution is pointwise (1x1, stride 1,
                no padding: cols is X itself, no copy) or grouped (each group's weights read in
                place), but not for int8 weights (Value.int8), which the int8 kernel reads as B.
-Several groups in the by-position form share one Gemm whose weights differ per group, so that
-Gemm packs them at run time; the bias is then added by an Elementwise Add.
+Several groups in the by-position form share one Gemm whose constant weights are one B per
+group (passes/pack_weights packs each at compile time); the bias is then added by an
+Elementwise Add.
 
 Depthwise convolutions (one input channel per group, any channel multiplier) do K-long dot
 products, no matrix product: they lower to `DepthwiseConv`, direct loops that add a row of taps

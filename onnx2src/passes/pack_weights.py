@@ -3,7 +3,8 @@ panels of PANEL columns, so the generated matrix kernel streams contiguous memor
 accumulators stay in registers (see templates/c/kernels.c.j2).
 
 A matrix used as Y = A * B (B is [K][N]) is stored as [ceil(N/PANEL)][K][PANEL], zero padded.
-For Gemm with a constant B that is B itself; for a recurrence, W and R transposed, per
+For Gemm with a constant B that is B itself (a B with a matrix per batch entry: each of them, one
+after another); for a recurrence, W and R transposed, per
 direction (GRU keeps R's z/r rows apart from its h rows, which multiply r . h). The packed
 values are attached to the node (`packed`); weights known only at run time are packed into
 scratch by the generated code with the same layout. The NumPy emitter ignores all of this.
@@ -33,8 +34,9 @@ def run(graph) -> bool:
     for node in graph.nodes:
         if node.op_type == "Gemm":
             a, b = node.attrs, node.inputs[1]
-            if b.is_constant and not any(a["batch"].strides[1]):  # one B for every batch entry
-                packed = _constant(node, "B", panels(b.data.T if a["trans_b"] else b.data), b.int8)
+            matrices = _matrices(a, b)
+            if matrices is not None:  # constant: each batch entry's B packed (one B: no batch loop)
+                packed = _constant(node, "B", np.concatenate([panels(m) for m in matrices]), b.int8)
             else:
                 packed = Value(f"{node.name}_B_packed", b.dtype, (panel_size(a["K"], a["N"]),))
                 node.scratch.append(packed)
@@ -45,6 +47,26 @@ def run(graph) -> bool:
             _pack_recurrent(node)
             changed = True
     return changed
+
+
+def _matrices(a, b):
+    """A constant B of a Gemm as the [K][N] matrices its batch entries read, setting
+    a["matrix_strides"] (the matrix each batch loop steps over); None when B is given at run time
+    or its batch entries are not whole matrices of it."""
+    if not b.is_constant:
+        return None
+    k, n, steps = a["K"], a["N"], a["batch"].strides[1]
+    size = k * n
+    if not any(steps):
+        a["matrix_strides"] = [0] * len(steps)
+        return [b.data.T if a["trans_b"] else b.data]
+    layout = (1, k) if a["trans_b"] else (n, 1)
+    if (a["batch"].offsets[1] != 0 or tuple(a["b_strides"]) != layout or b.data.size % size
+            or any(not isinstance(s, int) or s % size for s in steps)):
+        return None
+    whole = b.data.reshape(-1, n, k).transpose(0, 2, 1) if a["trans_b"] else b.data.reshape(-1, k, n)
+    a["matrix_strides"] = [s // size for s in steps]
+    return list(whole)
 
 
 def matrices(node):
