@@ -1,7 +1,8 @@
 """Reduced-precision weights (--weights bf16, --weights int8): the model's matrices rounded.
 
 `round_model` is the rounding itself: it replaces each matrix weight of an ONNX model (Gemm's
-and MatMul's B, Conv's W, the W and R of LSTM, GRU and RNN) by the float32 values the format
+and MatMul's B, Conv's W, the W and R of LSTM, GRU and RNN, a constant operand of a two-operand
+Einsum) by the float32 values the format
 holds: each rounded to bfloat16 (bf16); or int8 values times their output channel's scale,
 symmetric (int8). The compiler compiles that model, and it is the exact reference for tests,
 `verify` and `bench --weights`, so the generated code is checked against onnxruntime running it.
@@ -59,9 +60,11 @@ def bf16_rounded(data, axes=None) -> np.ndarray:
 ROUNDINGS = {"bf16": bf16_rounded, "int8": dequantized}  # weight format -> rounding(data, axes)
 
 
-def shared_axes(op_type, index, rank, trans_b=False):
+def shared_axes(op_type, index, rank, trans_b=False, equation=""):
     """The axes one scale spans for input `index` (of rank `rank`) of an `op_type` node (a Gemm's
-    transB given), or None if it is not a matrix weight quantized."""
+    transB, an Einsum's equation given), or None if it is not a matrix weight quantized."""
+    if op_type == "Einsum":
+        return _einsum_axes(equation, index, rank)
     axes = MATRIX_INPUTS.get((op_type, index), False)
     if axes is False:
         return None
@@ -72,6 +75,20 @@ def shared_axes(op_type, index, rank, trans_b=False):
     if axes is None:  # Conv: W[out][in/groups][taps...]
         return tuple(range(1, rank)) if rank >= 3 else None
     return axes if rank == {"Gemm": 2}.get(op_type, 3) else None
+
+
+def _einsum_axes(equation, index, rank):
+    """An Einsum of two operands reading operand `index` as weights: the axes it sums over (its
+    letters the output lacks) share a scale; None if it has an ellipsis or sums over nothing."""
+    equation = equation.replace(" ", "")
+    if "->" not in equation or equation.count(",") != 1:
+        return None
+    terms, output = equation.split("->")
+    term = terms.split(",")[index]
+    if "." in term or len(term) != rank:
+        return None
+    axes = tuple(a for a, letter in enumerate(term) if letter not in output)
+    return axes or None
 
 
 # Ops between constants and the matrix input they feed, which rearrange or select elements
@@ -151,7 +168,7 @@ def round_model(model, weights: str):
     for g in _graphs(model.graph):
         for node in g.node:
             for index, name in enumerate(node.input):
-                if (node.op_type, index) not in MATRIX_INPUTS or name in done:
+                if ((node.op_type, index) not in MATRIX_INPUTS and node.op_type != "Einsum") or name in done:
                     continue
                 nodes = _expression(name, producers, tensors)
                 if nodes is None:
@@ -165,7 +182,8 @@ def round_model(model, weights: str):
                 if data is None or data.dtype != np.float32 or data.size == 0:
                     continue
                 trans_b = any(a.name == "transB" and a.i for a in node.attribute)
-                axes = shared_axes(node.op_type, index, data.ndim, trans_b)
+                equation = next((a.s.decode("utf-8", "replace") for a in node.attribute if a.name == "equation"), "")
+                axes = shared_axes(node.op_type, index, data.ndim, trans_b, equation)
                 if axes is None:
                     continue
                 if nodes:  # a new initializer of this graph

@@ -30,7 +30,9 @@ def _axes(reader, index, rank):
     an int8 kernel reads."""
     if reader.domain not in ONNX or (reader.op_type == "Conv" and int(reader.attrs.get("group", 1)) != 1):
         return None
-    return shared_axes(reader.op_type, index, rank, bool(reader.attrs.get("transB", 0)))
+    equation = reader.attrs.get("equation", "")
+    equation = equation.decode("utf-8", "replace") if isinstance(equation, bytes) else equation
+    return shared_axes(reader.op_type, index, rank, bool(reader.attrs.get("transB", 0)), equation)
 
 
 def _lstm_matrix(node, i):
