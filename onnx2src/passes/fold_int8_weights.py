@@ -1,7 +1,7 @@
 """Quantized weights for the int8 matrix kernels: a DequantizeLinear of a constant int8 tensor
 with zero point 0 (what onnxruntime's quantizers write for symmetric weights) whose every reader
-takes it as a matrix weight (a 2-D MatMul's or a Gemm's B, the W of a Conv with one group, the W
-or R of a recurrence), and which along each reader's output channels is int8 values times a
+takes it as a matrix weight (a MatMul's or a Gemm's B, the W of a Conv but a depthwise one, the
+W or R of a recurrence), and which along each reader's output channels is int8 values times a
 scale, folds into the float constant it stands for, marked `int8`. The emitters store such a
 constant as int8 values and scales again (C: the int8 matrix kernel reads them; NumPy: int8
 arrays), so the model's int8 weights stay int8 and are read as int8, instead of dequantized
@@ -25,14 +25,14 @@ from ..ops.quantize import dequantize
 ONNX = ("", "ai.onnx")
 
 
-def _axes(reader, index, rank):
-    """The axes one scale spans for `reader`'s input `index`, or None if it is no matrix weight
-    an int8 kernel reads."""
-    if reader.domain not in ONNX or (reader.op_type == "Conv" and int(reader.attrs.get("group", 1)) != 1):
+def _axes(reader, index, shape):
+    """The axes one scale spans for `reader`'s input `index` (of that shape), or None if it is no
+    matrix weight an int8 kernel reads (a depthwise Conv's, one input channel a group, is not)."""
+    depthwise = (reader.op_type == "Conv" and int(reader.attrs.get("group", 1)) != 1 and len(shape) > 1
+                 and shape[1] == 1)
+    if reader.domain not in ONNX or depthwise or reader.op_type == "Einsum":  # (its lowering makes new weights)
         return None
-    equation = reader.attrs.get("equation", "")
-    equation = equation.decode("utf-8", "replace") if isinstance(equation, bytes) else equation
-    return shared_axes(reader.op_type, index, rank, bool(reader.attrs.get("transB", 0)), equation)
+    return shared_axes(reader.op_type, index, len(shape), bool(reader.attrs.get("transB", 0)))
 
 
 def _lstm_matrix(node, i):
@@ -80,7 +80,7 @@ def run(graph) -> bool:
                 readers.setdefault(id(v), []).append((node, index))
     if graph.int8_weights:
         for v in (v for node in graph.nodes for v in node.inputs if v is not None and v.is_constant):
-            axes = [_axes(reader, index, v.rank) for reader, index in readers[id(v)]]
+            axes = [_axes(reader, index, v.shape) for reader, index in readers[id(v)]]
             if v.dtype.name == "float" and all(a is not None and recover(v.data, a) for a in axes):
                 v.int8 = True
     outputs = {id(v) for v in graph.outputs}
@@ -94,7 +94,7 @@ def run(graph) -> bool:
                 or id(y) in outputs or not readers.get(id(y))):
             continue
         data = np.asarray(dequantize(node, x.data, scale.data), np.float32)
-        axes = [_axes(reader, index, data.ndim) for reader, index in readers[id(y)]]
+        axes = [_axes(reader, index, data.shape) for reader, index in readers[id(y)]]
         if any(a is None or recover(data, a) is None for a in axes):
             continue
         y.data, y.producer, y.int8 = data, None, True
