@@ -31,6 +31,13 @@
 #else
 #define O2S_UNROLL_CLANG(n)
 #endif
+/* O2S_CACHE_ALIGNED: start a static array on a 64-byte line (gcc, clang), as the arena's buffers
+ * start on multiples of 64 bytes within it: vector loads and stores then never straddle two lines */
+#if defined(__GNUC__)
+#define O2S_CACHE_ALIGNED __attribute__((aligned(64)))
+#else
+#define O2S_CACHE_ALIGNED
+#endif
 #define O2S_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define O2S_MAX(a, b) ((a) > (b) ? (a) : (b))
 /* ---- run-time dispatch: the hot code compiled for several x86-64 instruction sets ----------
