@@ -31,6 +31,16 @@
 #else
 #define O2S_UNROLL_CLANG(n)
 #endif
+/* O2S_UNROLL_GCC(n): O2S_UNROLL(n) for gcc only. Before the loop over a panel's columns in the
+ * kernels' blocks, with n less than their count: gcc then vectorizes that loop (rather than
+ * unrolling it first, which it can't vectorize as well) and unrolls the vector loop where its
+ * vectors are narrower than a panel (AVX2's, SSE's), so that the sums stay in registers instead of
+ * being stored and loaded every step (LSTM h64, AVX2 variant of gcc -O2: about 80 -> 54 us). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define O2S_UNROLL_GCC(n) O2S_UNROLL(n)
+#else
+#define O2S_UNROLL_GCC(n)
+#endif
 /* O2S_CACHE_ALIGNED: start a static array on a 64-byte line (gcc, clang), as the arena's buffers
  * start on multiples of 64 bytes within it: vector loads and stores then never straddle two lines */
 #if defined(__GNUC__)
