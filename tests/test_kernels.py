@@ -40,7 +40,9 @@ def gemm_model(m, k, n, b_constant, trans_b):
 
 
 @pytest.mark.parametrize("flags", BUILDS)
-@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 17), (4, 7, 16), (5, 2, 33), (9, 13, 40), (8, 64, 80)])
+# (13, 9, 200), (2, 3, 130): the blocks of four panels, the eight-panel rows and the one-panel rest
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 5, 17), (4, 7, 16), (5, 2, 33), (9, 13, 40), (8, 64, 80),
+                                   (13, 9, 200), (2, 3, 130)])
 @pytest.mark.parametrize("b_constant,trans_b", [(True, 1), (False, 0)], ids=["packed", "runtime"])
 def test_gemm_kernel(m, k, n, b_constant, trans_b, flags, tmp_path):
     model, feeds = gemm_model(m, k, n, b_constant, trans_b)
