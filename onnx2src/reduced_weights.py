@@ -22,17 +22,18 @@ LEVELS = 127  # int8 values -127..127: symmetric, so no zero point
 # largest magnitude: a few float32 roundings (the scale itself is recovered to about an ulp).
 LOSSLESS = 2.0 ** -20
 
-# The ONNX inputs quantized, (op type, input index) -> the axes that share one scale (all but the
-# output channel's); "transB": Gemm's attribute decides; None: the rank decides (shared_axes).
-MATRIX_INPUTS = {("MatMul", 1): None, ("Conv", 1): None, ("LSTM", 1): (2,), ("LSTM", 2): (2,),
-                 ("GRU", 1): (2,), ("GRU", 2): (2,), ("RNN", 1): (2,), ("RNN", 2): (2,), ("Gemm", 1): "transB"}
+# The ONNX inputs that are matrix weights: op type -> input indices (shared_axes tells which
+# axes share a scale)
+MATRIX_INPUTS = {"Gemm": (1,), "MatMul": (1,), "Conv": (1,), "LSTM": (1, 2), "GRU": (1, 2), "RNN": (1, 2),
+                 "Einsum": (0, 1)}
 
 
 def quantize(data: np.ndarray, axes) -> tuple:
     """(q int8, scale float32 broadcastable to data): data ≈ q * scale, one scale over `axes`
-    (max |data| / 127, rounded to nearest even; a channel of zeros gets scale 0)."""
+    (max |data| / 127, rounded to nearest even; a channel of zeros gets scale 0); data is not
+    empty."""
     data = np.asarray(data, np.float32)
-    top = np.max(np.abs(data), axis=axes, keepdims=True) if data.size else np.zeros([1] * data.ndim, np.float32)
+    top = np.max(np.abs(data), axis=axes, keepdims=True)
     scale = (top / np.float32(LEVELS)).astype(np.float32)
     safe = np.where(scale > 0, scale, np.float32(1))
     q = np.clip(np.rint(data / safe), -LEVELS, LEVELS).astype(np.int8)
@@ -61,20 +62,20 @@ ROUNDINGS = {"bf16": bf16_rounded, "int8": dequantized}  # weight format -> roun
 
 
 def shared_axes(op_type, index, rank, trans_b=False, equation=""):
-    """The axes one scale spans for input `index` (of rank `rank`) of an `op_type` node (a Gemm's
-    transB, an Einsum's equation given), or None if it is not a matrix weight quantized."""
+    """The axes one scale spans (all but the output channel's) for input `index`, of rank `rank`,
+    of an `op_type` node (a Gemm's transB, an Einsum's equation given); None if it is not a
+    matrix weight."""
+    if index not in MATRIX_INPUTS.get(op_type, ()):
+        return None
     if op_type == "Einsum":
         return _einsum_axes(equation, index, rank)
-    axes = MATRIX_INPUTS.get((op_type, index), False)
-    if axes is False:
-        return None
-    if axes == "transB":
-        return (1,) if trans_b else (0,)
+    if op_type == "Gemm":  # B[K][N], or B[N][K] with transB
+        return ((1,) if trans_b else (0,)) if rank == 2 else None
     if op_type == "MatMul":  # B[..., K, N]: a scale per column of each matrix
         return (rank - 2,) if rank >= 2 else None
-    if axes is None:  # Conv: W[out][in/groups][taps...]
+    if op_type == "Conv":  # W[out][in/groups][taps...]
         return tuple(range(1, rank)) if rank >= 3 else None
-    return axes if rank == {"Gemm": 2}.get(op_type, 3) else None
+    return (2,) if rank == 3 else None  # a recurrence's W or R [directions][gate rows][inputs]
 
 
 def _einsum_axes(equation, index, rank):
@@ -135,9 +136,9 @@ def _evaluate(model, nodes, name, tensors):
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
     used = {x for n in nodes for x in n.input if x in tensors}
-    if sum(int(np.prod(tensors[x][1].dims)) for x in used) * max(len(nodes), 1) > LARGEST:
+    if sum(int(np.prod(tensors[x].dims)) for x in used) * max(len(nodes), 1) > LARGEST:
         return None
-    inits = [numpy_helper.from_array(numpy_helper.to_array(tensors[x][1]), x) for x in sorted(used)]
+    inits = [numpy_helper.from_array(numpy_helper.to_array(tensors[x]), x) for x in sorted(used)]
     graph = helper.make_graph(list(nodes), "weight", [], [helper.make_tensor_value_info(name, 1, None)], inits)
     try:
         sub = helper.make_model(graph, opset_imports=[o for o in model.opset_import if o.domain in ("", "ai.onnx")])
@@ -154,29 +155,29 @@ def round_model(model, weights: str):
     of the reader's graph."""
     rounding = ROUNDINGS[weights]
     from onnx import numpy_helper
-    tensors, producers = {}, {}  # name -> (owner, TensorProto); output name -> node
+    tensors, producers = {}, {}  # name -> TensorProto; output name -> node
     for g in _graphs(model.graph):
         for t in g.initializer:
-            tensors[t.name] = (t, t)
+            tensors[t.name] = t
         for node in g.node:
             for o in node.output:
                 producers[o] = node
             value = next((a for a in node.attribute if a.name == "value" and a.HasField("t")), None)
             if node.op_type == "Constant" and value is not None:
-                tensors[node.output[0]] = (value, value.t)
+                tensors[node.output[0]] = value.t
     done, taken = set(), set(tensors) | set(producers)
     for g in _graphs(model.graph):
         for node in g.node:
             for index, name in enumerate(node.input):
-                if ((node.op_type, index) not in MATRIX_INPUTS and node.op_type != "Einsum") or name in done:
+                if index not in MATRIX_INPUTS.get(node.op_type, ()) or name in done:
                     continue
                 nodes = _expression(name, producers, tensors)
                 if nodes is None:
                     continue
                 if nodes:
                     data = _evaluate(model, nodes, name, tensors)
-                elif tensors[name][1].data_type == 1:  # FLOAT
-                    data = numpy_helper.to_array(tensors[name][1])
+                elif tensors[name].data_type == 1:  # FLOAT
+                    data = numpy_helper.to_array(tensors[name])
                 else:
                     data = None
                 if data is None or data.dtype != np.float32 or data.size == 0:
@@ -193,7 +194,7 @@ def round_model(model, weights: str):
                     g.initializer.append(numpy_helper.from_array(rounding(data, axes), new_name))
                     node.input[index] = new_name
                 else:
-                    tensors[name][1].CopyFrom(numpy_helper.from_array(rounding(data, axes), tensors[name][1].name))
+                    tensors[name].CopyFrom(numpy_helper.from_array(rounding(data, axes), tensors[name].name))
                     done.add(name)
     return model
 
@@ -205,6 +206,8 @@ def recover(data: np.ndarray, axes):
     works: 127 for this module's quantization, the channel's largest |q| for a weight quantized
     per tensor (or with a narrower range) by another tool."""
     data = np.asarray(data, np.float32)
+    if data.size == 0:
+        return None
     top = np.max(np.abs(data), axis=axes, keepdims=True)
     q, scale = np.zeros(data.shape, np.int8), np.zeros(top.shape, np.float32)
     todo = np.ones(top.shape, bool)

@@ -14,7 +14,7 @@ from onnx import TensorProto
 from ..dims import Dim, is_static, product, render
 
 from ..ir import DTYPES, DType
-from ..loops import PANEL, Nest
+from ..loops import Nest
 from ..ops.recurrent import GATES, STEP_BLOCK
 from ..reduced_weights import bf16_bits, bf16_rounded, int8_columns
 from ..passes import pack_weights, plan_memory
@@ -111,34 +111,32 @@ class Source:
         """A dim for the documentation: min / max / floor as words, in a comment."""
         return comment(render(d, self.dim_name, "doc"))
 
-    def matrix(self, v, dtype, n):
-        """(B, kernel) for a matrix product's packed B `v`: its panels (see pack_weights), one
-        matrix after another when a constant B has several, which the kernel o2s_gemm_<type>
-        reads, or the variant reading the storage --weights asks for: bfloat16 panels of a
-        constant float B of bfloat16 values; int8 panels and a scale per column of a constant
-        float B made of int8 values times a scale per column (see reduced_weights). B(index) is
-        the kernel's argument text for the matrix `index` (C text) of n columns: its panels, or
-        its panels and their column scales."""
-        k = v.data.shape[1] if v.is_constant else None
-        count = -(-n // PANEL) if v.is_constant else None  # panels per matrix (n is static then)
+    def matrix(self, v, dtype, k, n):
+        """(B, kernel) for a matrix product's packed B `v` of k rows and n columns: its panels (see
+        pack_weights), one matrix after another when a constant B has several (or a recurrence
+        has several directions), which the kernel o2s_gemm_<type> reads, or the variant reading
+        the storage --weights asks for: bfloat16 panels of a constant float B of bfloat16 values;
+        int8 panels and a scale per column of a constant float B made of int8 values times a
+        scale per column (see reduced_weights). B(index) is the kernel's argument text for matrix
+        `index` (C text): its panels, or its panels and their column scales."""
+        panels = pack_weights.panel_size(1, n)  # columns of one matrix, padded to whole panels
         if (v.is_constant and dtype.name == "float" and self.weight_format == "bf16"
                 and np.array_equal(bf16_rounded(v.data), v.data, equal_nan=True)):
             self.use(dtype, "gemm_bf16")
             self.vmath = True  # the variant widens through o2s_vm_u2f
-            panels = self.weight(v, BF16, bf16_bits(v.data), " (bfloat16)")
-            return matrix_args([(panels, count * k * PANEL)]), f"o2s_gemm_{dtype.name}_bf16"
+            ident = self.weight(v, BF16, bf16_bits(v.data), " (bfloat16)")
+            return matrix_args([(ident, panels * k)]), f"o2s_gemm_{dtype.name}_bf16"
         found = (v.is_constant and dtype.name == "float" and (self.weight_format == "int8" or v.int8)
                  and k >= 2 and int8_columns(v.data))
         if found:
             self.use(dtype, "gemm_i8")
             words = int8_words(found[0])
-            panels = self.weight(v, BY_NAME["int32"], words, " (int8, four rows to a word)")
+            ident = self.weight(v, BY_NAME["int32"], words, " (int8, four rows to a word)")
             scales = self.weight(("scales", id(v)), BY_NAME["float"], found[1], " (int8 column scales)",
                                  v.name + "_scales")
-            return matrix_args([(panels, count * words.shape[1] * PANEL), (scales, count * PANEL)]), \
-                f"o2s_gemm_{dtype.name}_i8"
+            return matrix_args([(ident, panels * words.shape[1]), (scales, panels)]), f"o2s_gemm_{dtype.name}_i8"
         self.use(dtype, "gemm")
-        return matrix_args([(self.value(v), count * k * PANEL if v.is_constant else 0)]), f"o2s_gemm_{dtype.name}"
+        return matrix_args([(self.value(v), panels * k)]), f"o2s_gemm_{dtype.name}"
 
     def value(self, v) -> str:
         """The C expression (an identifier) for the storage of value v."""
@@ -239,7 +237,7 @@ class Source:
         packed = a["packed"]["B"]
         pack = not packed.is_constant
         self.use(out.dtype, *(["pack"] if pack else []))
-        b_args, kernel = self.matrix(packed, out.dtype, a["N"])
+        b_args, kernel = self.matrix(packed, out.dtype, a["K"], a["N"])
         alpha, beta = c_number(a["alpha"], out.dtype), c_number(a["beta"], out.dtype)
         has_c = a["c_strides"] is not None and a["beta"] != 0
         formula = ("" if a["alpha"] == 1 else f"{alpha} * ") + "sum_k A[m][k] * B[k][n]"
@@ -248,8 +246,8 @@ class Source:
         batch = self.attrs(node)["batch"]
         a_base, b_base, y_base = batch["index"]
         return {"M": self.dim(a["M"]), "N": self.dim(a["N"]), "K": self.dim(a["K"]), "t": out.dtype.name,
-                "formula": formula, "batch": batch["extents"], "pack": pack, "packed": b_args(self.nest_index(0, a.get("matrix_strides", [])) if not pack else "0"),
-                "kernel": kernel,
+                "formula": formula, "batch": batch["extents"], "pack": pack, "kernel": kernel,
+                "packed": b_args(self.nest_index(0, a.get("matrix_strides", []))),  # this batch entry's B
                 "alpha": alpha, "beta": beta if has_c else c_number(0, out.dtype),
                 "a_ptr": offset_ptr(self.value(node.inputs[0]), a_base),
                 "b_ptr": offset_ptr(self.value(node.inputs[1]), b_base) if pack else None,
@@ -289,8 +287,8 @@ class Source:
         H, I, G = a["hidden"], a["input_size"], GATES[a["cell"]]
         seq, batch, D = a["seq"], a["batch"], len(a["directions"])
         fn = self.functions(dtype)
-        widths = {name: stop - start for name, start, stop, _ in pack_weights.matrices(node)}
-        kernels = {k: self.matrix(x, dtype, widths[k]) for k, x in a["packed"].items() if k != "bias"}
+        shapes = {name: (width, stop - start) for name, start, stop, width in pack_weights.matrices(node)}
+        kernels = {k: self.matrix(x, dtype, *shapes[k]) for k, x in a["packed"].items() if k != "bias"}
         bias = self.value(a["packed"]["bias"])
         runtime = {k: not x.is_constant for k, x in a["packed"].items()}
         # only the inputs the code reads: constant W, R and B live on in their packed forms
@@ -305,9 +303,8 @@ class Source:
         clip = None if a["clip"] is None else c_number(a["clip"], dtype)
         matrices = []
         for name, start, stop, width in pack_weights.matrices(node):
-            size = pack_weights.panel_size(width, stop - start)
             source = v["W"] if name == "W" else v["R"]
-            matrices.append({"name": name, "n": stop - start, "k": width, "size": size,
+            matrices.append({"name": name, "n": stop - start, "k": width,
                              "runtime": runtime[name], "b_args": kernels[name][0],
                              "source": source, "source_offset": start * width, "source_size": G * H * width})
         dirs = []
@@ -348,11 +345,11 @@ def max_chain(name, terms):
 
 def matrix_args(parts):
     """B(index) of Source.matrix: `parts` are (identifier, elements per matrix)."""
-    def args(index):
-        return ", ".join(offset_ptr(ident, index if index == "0" or not size else
-                                    str(int(index) * size) if index.isdigit() else f"({index}) * {size}")
-                         for ident, size in parts)
-    return args
+    def at(index, size):
+        if index == "0":
+            return "0"
+        return str(int(index) * size) if index.isdigit() else f"({index}) * {size}"
+    return lambda index: ", ".join(offset_ptr(ident, at(index, size)) for ident, size in parts)
 
 
 def offset_ptr(pointer: str, index: str) -> str:
