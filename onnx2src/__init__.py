@@ -28,9 +28,9 @@ def generate(path: str, target: str, name: Optional[str] = None,
              summary: Optional[dict] = None, weights_file: bool = False,
              weights: str = "float") -> Dict[str, Union[str, bytes]]:
     """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
-    the faster rational tanh/sigmoid in the C target (see README, Activations). `check_ir`
-    runs the IR verifier after every pass (raises InternalError on a compiler bug). `consts`
-    pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
+    the faster rational tanh/sigmoid in the C target (see docs/performance.md, Activations).
+    `check_ir` runs the IR verifier after every pass (raises InternalError on a compiler bug).
+    `consts` pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
     `fixed_dims` fixes symbolic dims to sizes ({"samples": 576}). `stream` requires the step API
     (a CompileError says why a model can't have it). A `summary` dict receives the C target's
     memory: weight_bytes, arena_bytes and the bounds they are computed at. `weights_file` puts the
@@ -38,7 +38,7 @@ def generate(path: str, target: str, name: Optional[str] = None,
     NAME_weights.c. `weights` "bf16" stores the C target's constant float matrices (of Gemm,
     MatMul, Conv, and the recurrences' W and R) as bfloat16, computing in float32; "int8"
     quantizes them to int8 with a scale per output channel (reduced_weights) and both targets store
-    them so (see README). Every file starts
+    them so (see docs/performance.md, int8 weights). Every file starts
     with a comment naming onnx2src's version, the model file and its external-data files with
     their SHA-256, the opsets and the options that change the output: the same inputs give the
     same bytes wherever the model is."""
