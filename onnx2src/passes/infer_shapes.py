@@ -15,6 +15,7 @@ FOLD_LIMIT = 1 << 24  # elements computed at compile time by one node
 from ..dims import is_static, product
 from ..ir import CompileError
 from ..ops import check_supported, lookup
+from ..validate import MAX_ELEMENTS, check_types
 
 
 def run(graph) -> bool:
@@ -26,10 +27,14 @@ def run(graph) -> bool:
         if opdef.expand is not None:  # e.g. an If whose condition is known: its taken branch
             graph.nodes[index:index + 1] = opdef.expand(node, graph)
             continue
+        check_types(node)  # the element types its schema allows, before its rule reads them
         opdef.infer(node, graph)
         for v in node.outputs:
             if v is not None and (v.dtype is None or v.shape is None):
                 raise CompileError(f'could not infer the type of output "{v.name}"', node)
+            if v is not None and all(map(is_static, v.shape)) and product(v.shape) > MAX_ELEMENTS:
+                raise CompileError(f"output {list(v.shape)} would have {product(v.shape):,} elements, "
+                                   f"more than the {MAX_ELEMENTS:,} onnx2src allows", node)
         _fold(node, opdef)
         index += 1
     return True
