@@ -13,7 +13,7 @@ import numpy as np
 FOLD_LIMIT = 1 << 24  # elements computed at compile time by one node
 
 from ..dims import is_static, product
-from ..ir import CompileError
+from ..ir import CompileError, shown_name
 from ..ops import check_supported, lookup
 from ..validate import MAX_ELEMENTS, check_types
 
@@ -32,6 +32,8 @@ def run(graph) -> bool:
         for v in node.outputs:
             if v is not None and (v.dtype is None or v.shape is None):
                 raise CompileError(f'could not infer the type of output "{v.name}"', node)
+            if v is not None and any(is_static(d) and d < 0 for d in v.shape):
+                raise CompileError(f'output "{shown_name(v.name)}" would have a negative size {list(v.shape)}', node)
             if v is not None and all(map(is_static, v.shape)) and product(v.shape) > MAX_ELEMENTS:
                 raise CompileError(f"output {list(v.shape)} would have {product(v.shape):,} elements, "
                                    f"more than the {MAX_ELEMENTS:,} onnx2src allows", node)
