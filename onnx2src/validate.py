@@ -21,6 +21,7 @@ import os
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
 import onnx
+from google.protobuf.message import Message
 from onnx import helper
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
@@ -112,9 +113,29 @@ def check_model(model: onnx.ModelProto) -> Dict[str, int]:
     for domain, version in opsets.items():
         if version < 1:
             raise CompileError(f'the model imports version {version} of domain "{_shown(domain)}"')
+    _check_text(model)
+    if not len(model.graph.output):
+        raise CompileError("the model has no outputs: there is nothing to compute")
     counter = [0]
     _check_graph(model.graph, opsets, set(), 0, counter)
     return opsets
+
+
+def _check_text(message, depth: int = 0) -> None:
+    """Every string field of the model (names, op types, domains, dims) is text: protobuf hands
+    a proto2 string that is not valid UTF-8 over as bytes, which no name may be."""
+    if depth > 4 * MAX_DEPTH + 16:
+        return  # deeper than any graph check_model accepts: _check_graph refuses it
+    for field, value in message.ListFields():
+        items = [value] if isinstance(value, (str, bytes, Message)) else value  # else repeated
+        if field.type == field.TYPE_MESSAGE:
+            for item in items:
+                _check_text(item, depth + 1)
+        elif field.type == field.TYPE_STRING:
+            for item in items:
+                if not isinstance(item, str):
+                    raise CompileError(f"the {message.DESCRIPTOR.name} field {field.name} holds "
+                                       f"{_shown(repr(item))}, which is not UTF-8 text")
 
 
 def _check_graph(g, opsets: Dict[str, int], outer: Set[str], depth: int, counter: List[int]) -> None:

@@ -124,6 +124,9 @@ NODE_CASES = {
         [helper.make_node("Upsample", ["x", "s"], ["y"], name="u")], [tensor("x", [1, 1, 2, 2])],
         [tensor("y", [1, 1, 4, 4])], [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")]),
         ["(Upsample)", "deprecated"]),
+    "gather_from_a_scalar": (lambda: model_of(
+        [helper.make_node("Gather", ["k", "i"], ["y"], name="g")], [tensor("i", [2], TP.INT64)], [tensor("y", [2])],
+        [numpy_helper.from_array(np.array(1.0, np.float32), "k")]), ["(Gather)", "data is a scalar"]),
     "domain_not_imported": (lambda: (lambda m: (m.graph.node[0].__setattr__("domain", "my.ops"), m)[1])(relu_model()),
                             ['domain "my.ops" is not imported']),
 }
@@ -182,6 +185,9 @@ GRAPH_CASES = {
     "typed_initializer_short": (lambda: model_of(
         [helper.make_node("Add", ["x", "k"], ["y"], name="a")], [tensor("x", [3])], [tensor("y", [3])],
         [raw_tensor("k", [3], float_data=[1.0, 2.0])]), ['initializer "k" holds 2 values']),
+    "no_outputs": (lambda: (lambda m: (m.graph.ClearField("output"), m)[1])(relu_model()),
+                   ["the model has no outputs"]),
+    "name_not_utf8": (lambda: not_utf8(), ["the NodeProto field name holds", "not UTF-8 text"]),
     "opset_99": (lambda: relu_model(opset=99), ["opset 99 is not supported"]),
     "opset_1": (lambda: relu_model(opset=1), ["opset 1 is not supported"]),
     "ir_99": (lambda: relu_model(ir=99), ["IR version 99"]),
@@ -189,6 +195,14 @@ GRAPH_CASES = {
     "nested_too_deep": (lambda: nested_if(MAX_DEPTH + 2), [f"nested more than {MAX_DEPTH} deep"]),
     "too_many_nodes": (lambda: chain(MAX_NODES + 1), [f"more than {MAX_NODES:,} nodes"]),
 }
+
+
+def not_utf8(tmp_path_unused=None):
+    """A node name that is not UTF-8 (protobuf then gives the field as bytes)."""
+    m = relu_model()
+    m.graph.node[0].name = "NAME@"
+    data = m.SerializeToString().replace(b"NAME@", b"NAM\xff@")
+    return onnx.load_from_string(data)
 
 
 def nested_if(depth):
