@@ -67,7 +67,8 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     # ops/normalize.py: groups [rows, one row]; nest operands X (= Y), statistics, Scale, B
     # (start: the nest of the rows alone, where each row of X starts)
     "LayerNorm": {"axis": int, "epsilon": float, "nest": Nest, "groups": [[int]], "start": Nest,
-                  "count": SIZE, "lanes": int, "whole": (SIZE, None), "tail": bool, "bias": bool, "mean": bool, "inv_std_dev": bool},
+                  "count": SIZE, "lanes": int, "whole": (SIZE, None), "tail": bool,  # loops.lane_split
+                  "bias": bool, "mean": bool, "inv_std_dev": bool},
     # ops/pad.py: value unless a run-time input; src / dst / pads for NumPy (slices: stop None
     # or < 0, from the end); parts (constant mode) or the per-axis index maps (other modes)
     "Pad": {"mode": str, "value": float, "src": [[(int, None)]], "dst": [[(int, None)]],
