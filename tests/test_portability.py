@@ -180,7 +180,8 @@ KERAS = os.path.join(HERE, "keras")
 WARNING_MODELS = (
     [(e["file"][:-5], os.path.join(REAL, e["file"]), compile_options(e, os.path.join(REAL, e["file"])))
      for e in ENTRIES if e["committed"]]
-    + [("keras_lstm_ln_last_b1", os.path.join(KERAS, "keras_lstm_ln_last.onnx"), {"fixed_dims": {"time": 5, "batch": 1}}),
+    + [("keras_lstm_ln_last_b1", os.path.join(KERAS, "keras_lstm_ln_last.onnx"),
+        {"fixed_dims": {"time": 5, "batch": 1}}),
        ("keras_lstm_ln_last", os.path.join(KERAS, "keras_lstm_ln_last.onnx"), {"fixed_dims": {"time": 5}}),
        ("keras_lstm_ln_seq_b1", os.path.join(KERAS, "keras_lstm_ln_seq.onnx"), {"fixed_dims": {"batch": 1}}),
        ("keras_lstm_ln_seq", os.path.join(KERAS, "keras_lstm_ln_seq.onnx"), {}),
