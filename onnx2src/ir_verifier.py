@@ -57,15 +57,18 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     "Range": {"count": SIZE},
     "Softmax": {"outer": SIZE, "n": SIZE, "inner": SIZE, "log": bool},  # ops/softmax.py
     # ops/reduce.py: ReduceX, ArgMax/ArgMin (last: select_last_index); groups: the nest's loop
-    # numbers [kept, reduced, inner]; row: the nest without its last loop, for the lanes
+    # numbers [kept, reduced, inner]; row: the nest without its last loop, for the lanes;
+    # whole / tail: loops.lane_split of the last loop's extent (None / False without lanes)
     "Reduce": {"kind": str, "x_dtype": DType, "axes": [int], "nest": Nest, "groups": [[int]],
-               "row": (Nest, None), "lanes": (int, None), "divisor": SIZE, "empty": bool, "last": bool},
+               "row": (Nest, None), "lanes": (int, None), "whole": (SIZE, None), "tail": bool,
+               "divisor": SIZE, "empty": bool, "last": bool},
     "CumSum": {"axis": int, "exclusive": bool, "reverse": bool, "nest": Nest, "prev": (Nest, None),
                "groups": [[int]]},
     # ops/normalize.py: groups [rows, one row]; nest operands X (= Y), statistics, Scale, B
     # (start: the nest of the rows alone, where each row of X starts)
     "LayerNorm": {"axis": int, "epsilon": float, "nest": Nest, "groups": [[int]], "start": Nest,
-                  "count": SIZE, "lanes": int, "bias": bool, "mean": bool, "inv_std_dev": bool},
+                  "count": SIZE, "lanes": int, "whole": (SIZE, None), "tail": bool,  # loops.lane_split
+                  "bias": bool, "mean": bool, "inv_std_dev": bool},
     # ops/pad.py: value unless a run-time input; src / dst / pads for NumPy (slices: stop None
     # or < 0, from the end); parts (constant mode) or the per-axis index maps (other modes)
     "Pad": {"mode": str, "value": float, "src": [[(int, None)]], "dst": [[(int, None)]],

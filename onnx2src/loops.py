@@ -25,6 +25,19 @@ PANEL = 16  # columns of the C matrix kernel's weight panels (passes/pack_weight
             # lowering weighs when it picks a layout (ops/conv.py)   # (element offset, stride of each axis)
 
 
+def lane_split(count: DimLike, lanes: int):
+    """How a contiguous run of `count` elements splits over `lanes` partial accumulators: (whole,
+    tail). whole: the elements the groups of `lanes` cover when `count` is known at compile time,
+    else None (the loop then tests `j + lanes <= count` as it runs); tail: whether single elements
+    may remain after them. A loop whose trip count is known to be zero is never emitted: gcc's
+    loop analysis warns on such a dead tail (-Waggressive-loop-optimizations) once it is inlined."""
+    if lanes == 1:
+        return count, False
+    if is_static(count):
+        return count - count % lanes, count % lanes != 0
+    return None, True
+
+
 def strides(shape) -> list:
     """Row-major strides, in elements, of a contiguous tensor of this shape."""
     out, step = [], 1

@@ -263,6 +263,22 @@ def test_reduce_long_rows(op, target, tmp_path):
     compare(m, [[x]], target, tmp_path)
 
 
+@pytest.mark.parametrize("shape,sizes", [([1, 256], [(1, 256)]), ([3, 24], [(3, 24)]), ([1, 260], [(1, 260)]),
+                                         ([2, 23], [(2, 23)]), (["batch", "n"], [(1, 128), (2, 23), (3, 17)])],
+                         ids=["1x256", "3x24", "1x260", "2x23", "symbolic"])
+def test_reduce_and_layer_norm_lane_runs(shape, sizes, target, tmp_path):
+    """Float rows in groups of eight lanes: a whole number of groups known at compile time (no
+    scalar tail is emitted: loops.lane_split), a tail of 4 or 7 after them, and rows whose length
+    is known only at run time; ReduceMean, ReduceSumSquare, ReduceMax and LayerNormalization."""
+    nodes = [helper.make_node(op, ["X"], [f"Y{k}"], axes=[-1]) for k, op in
+             enumerate(("ReduceMean", "ReduceSumSquare", "ReduceMax"))]
+    nodes.append(helper.make_node("LayerNormalization", ["X", "Scale", "B"], ["Y3"], axis=-1))
+    f = shape[-1] if isinstance(shape[-1], int) else 1
+    inits = [const("Scale", np.linspace(0.5, 1.5, f, dtype=np.float32)), const("B", np.full(f, 0.25, np.float32))]
+    m = model(nodes, [tensor("X", TP.FLOAT, shape)], [tensor(f"Y{k}", TP.FLOAT, None) for k in range(4)], inits, 17)
+    compare(m, [[reduce_data("ReduceMean", s, np.float32, k)] for k, s in enumerate(sizes)], target, tmp_path)
+
+
 @pytest.mark.parametrize("op", REDUCE)
 def test_reduce_empty_set(op, target, tmp_path):
     """Reducing an axis of size 0 gives the identity (sum 0, product 1, max -inf, min +inf, mean

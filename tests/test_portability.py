@@ -1,8 +1,11 @@
 """Generated C where users build it: as C++11/14/17 (g++, clang++) beside a C++ main that includes
-the header, two models in one C++ program, the strict warning set MCU projects use, and
-arm-none-eabi-gcc for a Cortex-M4F at -O0, -ffreestanding and -fno-builtin (no call to a
-software fmaf, memcpy for bit casts or a double-precision helper). Weights are decimal literals
-that read back bit for bit in C and C++. Outputs are compared with onnxruntime."""
+the header, two models in one C++ program, the strict warning set MCU projects use, no warning
+at -O2, -O3 and -Os (where the dispatching build's inlined variants let the compilers' loop
+analyses see every size known at compile time) for the committed real models, the Keras exports
+and layer-norm reductions, and arm-none-eabi-gcc for a Cortex-M4F at -O0, -ffreestanding and
+-fno-builtin (no call to a software fmaf, memcpy for bit casts or a double-precision helper).
+Weights are decimal literals that read back bit for bit in C and C++. Outputs are compared
+with onnxruntime."""
 import os
 import shutil
 import subprocess
@@ -10,13 +13,16 @@ import subprocess
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, ort_run
+from onnx2src import compile_model
 from onnx2src.emit.literals import c_initializer
 from onnx2src.harness import Interface
 from onnx2src.ir import DTYPES
 from test_c_program import Generated, main_source, run_program, split
 from test_exports import HERE, random_inputs
+from test_real_models import ENTRIES, HERE as REAL, compile_options
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
 # (file, dim sizes): the seeds, recurrent exports of both exporters, and op exports with
@@ -136,6 +142,81 @@ def test_mcu_warning_set(path, sizes, cc, tmp_path):
     g = Generated(onnx.load(path), "model", tmp_path)
     for src in g.sources:
         _compile([cc, "-std=c99", "-pedantic", *STRICT, "-O2", "-c", src, "-o", src + ".o"])
+
+
+def layer_norm_model(shape, opset=13):
+    """A layer norm over the last axis as tf2onnx and torch write it out (ReduceMean, Sub, Pow,
+    ReduceMean, Add, Sqrt, Div, Mul, Add), a ReduceSumSquare beside it and, at opset 17, the
+    LayerNormalization op; x of `shape`. A row of 256 is a whole number of the reductions' groups
+    of eight lanes, 260 leaves a tail of four."""
+    f, rows = shape[-1], list(shape[:-1])
+    rng = np.random.default_rng(f)
+    axes = dict(axes=[-1]) if opset < 18 else {}
+    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], **axes), helper.make_node("Sub", ["x", "mean"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["d2"]), helper.make_node("ReduceMean", ["d2"], ["var"], **axes),
+             helper.make_node("Add", ["var", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["sd"]),
+             helper.make_node("Div", ["d", "sd"], ["n"]), helper.make_node("Mul", ["n", "gamma"], ["g"]),
+             helper.make_node("Add", ["g", "beta"], ["y"]),
+             helper.make_node("ReduceSumSquare", ["x"], ["ss"], **axes)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape),
+               helper.make_tensor_value_info("ss", TensorProto.FLOAT, rows + [1])]
+    if opset >= 17:
+        nodes.append(helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["ln"], epsilon=1e-3))
+        outputs.append(helper.make_tensor_value_info("ln", TensorProto.FLOAT, shape))
+    inits = [numpy_helper.from_array(np.array(2, np.float32), "two"),
+             numpy_helper.from_array(np.array(1e-3, np.float32), "eps"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, f).astype(np.float32), "gamma"),
+             numpy_helper.from_array(rng.uniform(-0.5, 0.5, f).astype(np.float32), "beta")]
+    graph = helper.make_graph(nodes, "layer_norm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+KERAS = os.path.join(HERE, "keras")
+# (id, model file or ModelProto, compile_model options): the committed real models as
+# test_real_models.py compiles them, the Keras exports (batch fixed to 1: every size of the layer
+# norm's [1][256] rows known at compile time, which gcc 12 -O2 warned on, issue 17) and the
+# layer-norm reductions with static and symbolic rows, with and without a tail
+WARNING_MODELS = (
+    [(e["file"][:-5], os.path.join(REAL, e["file"]), compile_options(e, os.path.join(REAL, e["file"])))
+     for e in ENTRIES if e["committed"]]
+    + [("keras_lstm_ln_last_b1", os.path.join(KERAS, "keras_lstm_ln_last.onnx"),
+        {"fixed_dims": {"time": 5, "batch": 1}}),
+       ("keras_lstm_ln_last", os.path.join(KERAS, "keras_lstm_ln_last.onnx"), {"fixed_dims": {"time": 5}}),
+       ("keras_lstm_ln_seq_b1", os.path.join(KERAS, "keras_lstm_ln_seq.onnx"), {"fixed_dims": {"batch": 1}}),
+       ("keras_lstm_ln_seq", os.path.join(KERAS, "keras_lstm_ln_seq.onnx"), {}),
+       ("layer_norm_1x256", layer_norm_model([1, 256]), {}),
+       ("layer_norm_2x3x256_op17", layer_norm_model([2, 3, 256], 17), {}),
+       ("layer_norm_1x260_op17", layer_norm_model([1, 260], 17), {}),
+       ("layer_norm_batch_seq_256_op17", layer_norm_model(["batch", "seq", 256], 17), {})])
+_GENERATED = {}  # id -> the generated .c files: one generation per model for every compiler and flag
+
+
+def _generated(key, model, options, tmp_path_factory):
+    if key not in _GENERATED:
+        folder = tmp_path_factory.mktemp(key)
+        path = model if isinstance(model, str) else os.path.join(str(folder), "model.onnx")
+        if not isinstance(model, str):
+            onnx.save(model, path)
+        written = compile_model(path, "c", str(folder / "c"), "model", **options)
+        _GENERATED[key] = sorted(p for f, p in written.items() if f.endswith(".c"))
+    return _GENERATED[key]
+
+
+@pytest.mark.skipif(not CC, reason="no C compiler (gcc or clang) installed")
+@pytest.mark.parametrize("cc", CC)
+@pytest.mark.parametrize("key,model,options", WARNING_MODELS, ids=[m[0] for m in WARNING_MODELS])
+def test_warning_free_at_every_level(key, model, options, cc, tmp_path_factory):
+    """No warning from gcc or clang at -O2, -O3 and -Os (-std=c99 -Wall -Wextra -pedantic -Werror),
+    built as a default build is: on x86-64 that is the dispatching one, whose per-level variants
+    inline everything, so the loop analyses see the sizes known at compile time (gcc 12 warned
+    -Waggressive-loop-optimizations on a reduction's dead scalar tail). Objects only (-c); the
+    weights file, data alone, once."""
+    for src in _generated(key, model, options, tmp_path_factory):
+        levels = ("-O2",) if src.endswith("_weights.c") else ("-O2", "-O3", "-Os")
+        for level in levels:
+            _compile([cc, "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", level, "-c", src,
+                      "-o", f"{src}{level}.o"])
 
 
 @pytest.mark.skipif(not shutil.which(M4[0]), reason="arm-none-eabi-gcc is not installed")

@@ -63,6 +63,20 @@ def load(entry):
     return path, onnx.load_from_string(data)
 
 
+def compile_options(entry, path, bounds=True):
+    """compile_model's options for a manifest entry: inputs with a "value" pinned (--const), the
+    manifest's "fix_dims" fixed (--fix-dim) and, with `bounds`, each symbolic dim bounded by the
+    size the manifest runs it at (silero's 576 samples > 128)."""
+    specs = entry["inputs"]
+    consts = {spec["name"]: json.dumps(spec["value"]) for spec in specs if "value" in spec}
+    options = dict(consts=consts, fixed_dims=entry.get("fix_dims", {}))
+    if bounds:
+        shapes = {spec["name"]: spec["shape"] for spec in specs}
+        options["max_dims"] = {d.symbols()[0]: n for name, _, shape in Interface(path, **options).inputs
+                               for d, n in zip(shape, shapes[name]) if not isinstance(d, int)}
+    return options
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
 def test_real_model(entry, target, tmp_path):
     path, model = load(entry)
@@ -70,9 +84,7 @@ def test_real_model(entry, target, tmp_path):
     assert [s["name"] for s in specs] == graph_inputs(model), "manifest inputs out of date"
     missing = sorted(op for op in op_counts(model.graph) if op not in _REGISTRY)
 
-    # inputs with a "value" are pinned (--const), the manifest's "fix_dims" fixed (--fix-dim)
-    consts = {spec["name"]: json.dumps(spec["value"]) for spec in specs if "value" in spec}
-    options = dict(consts=consts, fixed_dims=entry.get("fix_dims", {}))
+    options = compile_options(entry, path, bounds=False)
     free = [i for i, spec in enumerate(specs) if "value" not in spec]
     if missing:
         with pytest.raises(CompileError) as refused:
@@ -83,11 +95,7 @@ def test_real_model(entry, target, tmp_path):
             f"refused for another reason than its unsupported ops {missing}: {message}"
         return
 
-    # bounds of the symbolic dims: the sizes the manifest runs at (silero's 576 samples > 128)
-    shapes = {spec["name"]: spec["shape"] for spec in specs}
-    options["max_dims"] = {d.symbols()[0]: n for name, _, shape in Interface(path, **options).inputs
-                           for d, n in zip(shape, shapes[name]) if not isinstance(d, int)}
-    run = build(path, target, str(tmp_path / target), **options)
+    run = build(path, target, str(tmp_path / target), **compile_options(entry, path))
     rng = np.random.default_rng(zlib.crc32(entry["file"].encode()))
     ours = [random_input(s, rng) for s in specs]
     theirs = list(ours)

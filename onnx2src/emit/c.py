@@ -260,6 +260,7 @@ class Source:
     def ctx_Softmax(self, node):
         a, dtype = node.attrs, node.outputs[0].dtype
         return {"outer": self.dim(a["outer"]), "n": self.dim(a["n"]), "inner": self.dim(a["inner"]),
+                "search": not (is_static(a["n"]) and a["n"] == 1),  # the max loop from 1 runs at all
                 **self.functions(dtype)}  # float: our exp (vectorizable, no errno)
 
     def ctx_Gather(self, node):

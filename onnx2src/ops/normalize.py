@@ -13,7 +13,7 @@ import numpy as np
 
 from ..dims import is_static, product
 from ..ir import FLOAT, CompileError, dtype_from_onnx
-from ..loops import Nest, broadcast_view, contiguous
+from ..loops import Nest, broadcast_view, contiguous, lane_split
 from . import axis_of, ir, refuse, register, set_output, stream_same
 from .elementwise import broadcast
 from .reduce import LANES, check_type, grouped_nest
@@ -77,11 +77,12 @@ def lower(node, graph):
     start = Nest(walk.extents[:rows], walk.offsets, [s[:rows] for s in walk.strides])
     count = product(shape[axis:])
     lanes = 1 if is_static(count) and count < 2 * LANES else LANES
+    whole, tail = lane_split(count, lanes)
     scale, b = node.input(1), node.input(2)
     mean, inv_std_dev = node.output(1), node.output(2)
     return [ir("LayerNorm", node, [x, scale] + ([b] if b is not None else []),
                [node.output(0), mean, inv_std_dev], axis=axis, epsilon=_epsilon(node),
-               nest=walk, groups=groups, start=start, count=count, lanes=lanes,
+               nest=walk, groups=groups, start=start, count=count, lanes=lanes, whole=whole, tail=tail,
                bias=b is not None, mean=mean is not None, inv_std_dev=inv_std_dev is not None)]
 
 

@@ -7,7 +7,8 @@ Reductions and Arg* lower to the IR op `Reduce`: one loop nest over the input wh
 in three groups, outermost first: the kept axes, the reduced axes, and the kept axes after the
 last reduced one ("inner", contiguous in input and output alike). With no inner loop each output
 element is one scalar accumulation; along a contiguous innermost axis a float accumulates in
-`lanes` partial sums, so the C loop vectorizes without -ffast-math. With an inner loop whole
+`lanes` partial sums, so the C loop vectorizes without -ffast-math (loops.lane_split decides
+whether a scalar tail follows the groups of lanes). With an inner loop whole
 output rows accumulate at once and the innermost loop stays contiguous (ReduceLogSumExp and
 Arg*, which carry two values per element, always accumulate scalars). CumSum lowers to the IR op
 `CumSum` over the same kind of nest, its axis as the middle group.
@@ -22,7 +23,7 @@ import onnx
 
 from ..dims import Dim, maximum, minimum, nonneg, product
 from ..ir import INT64, CompileError
-from ..loops import Nest, nest, strides
+from ..loops import Nest, lane_split, nest, strides
 from . import as_known_array, axis_of, ir, refuse, register, set_output, stream_same
 
 KINDS = {"ReduceSum": "Sum", "ReduceMean": "Mean", "ReduceMax": "Max", "ReduceMin": "Min",
@@ -174,13 +175,15 @@ def reduce_node(node, kind, axes):
     if kind in ("LogSumExp", "ArgMax", "ArgMin"):
         inner = []  # two values per output element: scalar accumulation only
     walk, groups = grouped_nest(shape, [[a for a in kept if a not in inner], axes, inner], *views)
-    lanes = row = None
+    lanes = row = whole = None
+    tail = False
     if (x.dtype.numpy.kind == "f" and kind not in ("LogSumExp", "ArgMax", "ArgMin") and groups[1]
             and not groups[2] and not (isinstance(walk.extents[-1], int) and walk.extents[-1] < 2 * LANES)):
         lanes = LANES  # the innermost loop is reduced, contiguous and long enough
         row = Nest(walk.extents[:-1], walk.offsets, [s[:-1] for s in walk.strides])
+        whole, tail = lane_split(walk.extents[-1], lanes)
     attrs = dict(kind=kind, x_dtype=x.dtype, axes=list(axes), nest=walk, groups=groups, row=row,
-                 lanes=lanes, divisor=maximum(count, 1), empty=not nonneg(count - 1),
+                 lanes=lanes, whole=whole, tail=tail, divisor=maximum(count, 1), empty=not nonneg(count - 1),
                  last=bool(node.attrs.get("select_last_index", 0)))
     return ir("Reduce", node, [x], [y], **attrs)
 
