@@ -207,13 +207,14 @@ def _generated(key, model, options, tmp_path_factory):
 @pytest.mark.parametrize("cc", CC)
 @pytest.mark.parametrize("key,model,options", WARNING_MODELS, ids=[m[0] for m in WARNING_MODELS])
 def test_warning_free_at_every_level(key, model, options, cc, tmp_path_factory):
-    """No warning from gcc or clang at -O2, -O3 and -Os (-std=c99 -Wall -Wextra -pedantic -Werror),
+    """No warning from gcc at -O2, -O3 and -Os, nor clang at -O2 (its warnings don't come from
+    the optimizer's loop analyses; -O3 and -Os would double this test's time): -std=c99 -Wall -Wextra -pedantic -Werror,
     built as a default build is: on x86-64 that is the dispatching one, whose per-level variants
     inline everything, so the loop analyses see the sizes known at compile time (gcc 12 warned
     -Waggressive-loop-optimizations on a reduction's dead scalar tail). Objects only (-c); the
     weights file, data alone, once."""
     for src in _generated(key, model, options, tmp_path_factory):
-        levels = ("-O2",) if src.endswith("_weights.c") else ("-O2", "-O3", "-Os")
+        levels = ("-O2",) if src.endswith("_weights.c") or "clang" in cc else ("-O2", "-O3", "-Os")
         for level in levels:
             _compile([cc, "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", level, "-c", src,
                       "-o", f"{src}{level}.o"])
