@@ -172,13 +172,9 @@ def _check_graph(g, opsets: Dict[str, int], outer: Set[str], depth: int, counter
         for name in proto.output:
             if name:
                 define(name, f'an output of {proto.op_type}', node)
-    seen = set()
-    for vi in g.output:
+    for vi in g.output:  # one value may be listed twice (onnxruntime returns it twice)
         if not vi.name:
             raise CompileError("a graph output has an empty name")
-        if vi.name in seen:
-            raise CompileError(f'graph output "{_shown(vi.name)}" is listed twice')
-        seen.add(vi.name)
         if vi.name not in defined and vi.name not in outer:
             raise CompileError(f'graph output "{_shown(vi.name)}" is produced by no node')
 
