@@ -15,6 +15,7 @@ import numpy as np
 
 from . import frontend, passes
 from .dims import evaluate
+from .options import Options
 
 GUARD = 0xA5  # the bytes around a workspace, which the generated code must leave alone
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
@@ -61,16 +62,18 @@ def compiler_version(cc: str) -> str:
 class Interface:
     """What a generated `run` takes and returns, read from the compiled graph."""
 
-    def __init__(self, path: str, max_dims: Optional[Dict[str, int]] = None,
-                 consts: Optional[Dict[str, str]] = None, fixed_dims: Optional[Dict[str, int]] = None):
+    def __init__(self, path: str, options: Optional[Options] = None):
+        """The interface of the code `options` (default: Options("c")) generate from the model at
+        `path`; of the options, only the consts and fixed dims change it."""
+        options = options or Options("c")
         graph = frontend.load(path)
-        frontend.pin(graph, consts or {}, fixed_dims)
-        graph.bounds = {}
+        frontend.pin(graph, dict(options.consts), dict(options.fixed_dims))
+        graph.options = options
         for p in passes.PIPELINE:
             p.run(graph)
         self.symbols = graph.symbols()
-        self.consts, self.fixed_dims = dict(consts or {}), dict(fixed_dims or {})
-        self.pinned = graph.pinned  # {input name: value} fixed by consts
+        self.options = options
+        self.pinned = graph.pinned  # {input name: value} fixed by options.consts
         self.inputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.inputs]
         self.outputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.outputs]
 

@@ -139,7 +139,7 @@ class Graph:
     opset: int
     declared: Dict[str, Tuple[DType, Optional[tuple]]] = field(default_factory=dict)  # value_info
     pinned: Dict[str, np.ndarray] = field(default_factory=dict)  # inputs made constants (--const)
-    int8_weights: bool = False    # --weights int8: matrix weights quantized (reduced_weights.py)
+    options: Any = None           # the compile options (options.Options) passes.run_all runs with
 
     def symbols(self) -> List[str]:
         """Symbolic dims in order of first appearance over the graph inputs, left to right."""

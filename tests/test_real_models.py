@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx2src import CompileError
+from onnx2src import CompileError, Options
 from onnx2src.harness import Interface
 from onnx2src.ops import _REGISTRY
 
@@ -85,7 +85,7 @@ def test_real_model(entry, target, tmp_path):
 
     # bounds of the symbolic dims: the sizes the manifest runs at (silero's 576 samples > 128)
     shapes = {spec["name"]: spec["shape"] for spec in specs}
-    options["max_dims"] = {d.symbols()[0]: n for name, _, shape in Interface(path, **options).inputs
+    options["max_dims"] = {d.symbols()[0]: n for name, _, shape in Interface(path, Options("c", **options)).inputs
                            for d, n in zip(shape, shapes[name]) if not isinstance(d, int)}
     run = build(path, target, str(tmp_path / target), **options)
     rng = np.random.default_rng(zlib.crc32(entry["file"].encode()))

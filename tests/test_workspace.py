@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, build, ort_run
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.harness import CStream, Interface
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -158,7 +158,8 @@ def test_two_models_in_two_threads_under_thread_sanitizer(tmp_path):
     paths = {k: os.path.join(ROOT, "tests", "exports", "stream", f) for k, f in
              (("a", "kws_lstm_ts.onnx"), ("b", "mask_gru_ts.onnx"))}
     for k, path in paths.items():
-        for fname, text in generate(path, "c", name=k, max_dims={"batch": batch, "seq": seq}).items():
+        options = Options("c", name=k, max_dims={"batch": batch, "seq": seq})
+        for fname, text in generate(path, options).items():
             (tmp_path / fname).write_text(text)
     features = {"a": 8, "b": 6}
     shapes = {"a": [(batch, seq, 4), (batch, 4)], "b": [(batch, seq, 6), (1, batch, 12)]}
