@@ -64,8 +64,8 @@ def parser() -> argparse.ArgumentParser:
                    help="how constant matrices (Gemm, MatMul, Conv, the recurrences' W and R) "
                         "are stored: float (exact, the default); bf16 (C target: half the bytes, "
                         "float32 arithmetic); int8 (both targets: a quarter of the bytes, symmetric "
-                        "with a scale per output channel, float32 arithmetic); see README, "
-                        "Reduced-precision weights")
+                        "with a scale per output channel, float32 arithmetic); see "
+                        "docs/performance.md, Reduced-precision weights and int8 weights")
     p.add_argument("--approx-activations", action="store_true",
                    help="C target: faster rational tanh/sigmoid (max abs error 1.4e-6) instead of "
                         "the default ones accurate to a few ulp")

@@ -29,8 +29,8 @@ class Options:
     target       "c" or "numpy" (--target)
     name         module name / C symbol prefix (--name); None: the model file's stem, made valid
     max_dims     {dim: bound} of symbolic dims in the C target (--max-dim)
-    approximate  the C target's faster rational tanh/sigmoid (--approx-activations; README,
-                 Activations)
+    approximate  the C target's faster rational tanh/sigmoid (--approx-activations; see
+                 docs/performance.md, Activations)
     check_ir     run the IR verifier after every pass (--check-ir; a failure is InternalError)
     consts       {input: JSON text} pinned at compile time (--const), e.g. {"sr": "16000"}
     fixed_dims   {dim: size} fixed at compile time (--fix-dim)
@@ -38,7 +38,8 @@ class Options:
     weights_file C target: the weights in NAME.weights, loaded by the caller (--weights-file)
     weights      how constant matrices (of Gemm, MatMul, Conv, the recurrences' W and R) are
                  stored (--weights): "float"; "bf16" (C target: bfloat16, float32 arithmetic);
-                 "int8" (both targets: int8 with a scale per output channel, reduced_weights.py)
+                 "int8" (both targets: int8 with a scale per output channel, reduced_weights.py);
+                 see docs/performance.md, Reduced-precision weights and int8 weights
     """
     target: str
     name: Optional[str] = None

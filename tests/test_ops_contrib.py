@@ -9,7 +9,8 @@ states). Two references:
   tolerance;
 - onnxruntime running the quantized model, whose kernel also quantizes X and every step's h to
   uint8 (steps of 2/255 for h in [-1, 1]) before its integer products: measured, within two such
-  steps (0.016). The largest difference measured is printed for the README.
+  steps (0.016). The largest difference measured is printed for docs/supported.md
+  (Quantized models).
 """
 import numpy as np
 import onnx

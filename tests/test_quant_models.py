@@ -9,9 +9,9 @@ fused integer kernels).
 Tolerance: the float tolerance of every other test. A quantized model may differ from
 onnxruntime by one quantization step where a float sum before a QuantizeLinear lands within
 rounding of a halfway point and the two sum in different orders; on these models and inputs
-(seeded) no element does: the outputs are equal, which test_exact_on_the_grid asserts and the
-README reports. The quantized weights stay int8 / uint8 in the generated code
-(test_weights_stay_quantized).
+(seeded) no element does: the outputs are equal, which test_exact_on_the_grid asserts and
+docs/supported.md (Quantized models) reports. The quantized weights stay int8 / uint8 in the
+generated code (test_weights_stay_quantized).
 """
 import os
 

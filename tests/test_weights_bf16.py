@@ -4,8 +4,9 @@ MatMul, Conv, the recurrences' W and R) as bfloat16 and computes in float32.
 The exact reference is onnxruntime running the model whose matrices are those bfloat16 values
 (each weight rounded to bfloat16, to nearest even, and widened back to float32): the generated
 code must match it to float precision, as the float code matches the model itself. Against the
-original float model the error is that of the rounding (printed, and stated in the README), and
-the matrices' bytes are halved. The NumPy target refuses the option.
+original float model the error is that of the rounding (printed, and stated in docs/performance.md,
+Reduced-precision weights), and the matrices' bytes are halved. The NumPy target refuses the
+option.
 """
 import os
 import shutil

@@ -5,7 +5,7 @@ The exact reference is onnxruntime running the float model whose matrices are re
 dequantized values (harness.rounded_model): both targets must match it to float precision, as the
 float code matches the model itself, and really store int8 (the C kernel's int8 variant, the
 NumPy module's int8 arrays). Against the original float model the error is the quantization's
-(printed, and stated in the README).
+(printed, and stated in docs/performance.md, int8 weights).
 """
 import json
 import os
