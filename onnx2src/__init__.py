@@ -27,6 +27,9 @@ def generate(path: str, options: Options, summary: Optional[dict] = None) -> Dic
     the same bytes wherever the model is."""
     from . import frontend, passes, provenance
 
+    if not isinstance(options, Options):  # e.g. generate(path, "c") of the keyword API before Options
+        hint = f", e.g. Options({options!r})" if isinstance(options, str) else ""
+        raise TypeError(f"generate(path, options) takes an onnx2src.Options{hint}, not {type(options).__name__}")
     options = options.named_for(path)
     model, data_files = frontend.read(path)
     if options.weights != "float":

@@ -23,11 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-
-from dataclasses import replace
 
 from . import WEIGHT_FORMATS, CompileError, Options, generate
 from .cli_args import Parser, const_arg, dim_arg, fail

@@ -63,6 +63,8 @@ def test_generate_takes_the_options_and_lists_them(tmp_path):
     assert sorted(os.path.basename(p) for p in written.values()) == sorted(files)
     with pytest.raises(CompileError, match="--max-dim names nope"):
         generate(RNN, Options("c", max_dims={"nope": 3}))
+    with pytest.raises(TypeError, match=r"takes an onnx2src.Options, e.g. Options\('c'\)"):
+        generate(RNN, "c")  # the keyword API before Options
 
 
 def _imports(path, module):
