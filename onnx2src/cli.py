@@ -4,7 +4,8 @@ with one line per stale or missing file; it never writes) and --cmake-dir (print
 package's folder).
 
 Errors print one line on stderr and exit with status 2, with no traceback and no files written;
-a failed IR check (--check-ir: a bug in onnx2src, not in the model) prints one line, exits 3.
+a failed IR check (--check-ir) or any other failure inside onnx2src (a bug in it, not in the
+model) prints one line and exits 3.
 `onnx2src verify ...` and `onnx2src bench ...` are dispatched on the first argument to
 verify.main and bench.main, so `onnx2src MODEL --target ...` keeps its exact form.
 """
@@ -111,6 +112,9 @@ def main(argv=None) -> int:
         return fail("onnx2src", e)
     except InternalError as e:
         return fail("onnx2src", f"internal error, a bug in onnx2src (please report it): {e}", status=3)
+    except Exception as e:  # a bug all the same: one line, never a traceback
+        return fail("onnx2src", f"internal error, a bug in onnx2src (please report it): "
+                                f"{type(e).__name__}: {e}", status=3)
     for path in written.values():
         print(path)
     if summary:

@@ -1,7 +1,8 @@
 """Frontend: ONNX ModelProto (with inline or external weights) → IR graph.
 
-It checks what can be checked before any pass runs (opset range, data types, subgraphs), reads
-initializers into constant values and gives every node a stable name, so that error messages
+It validates the file first (validate.py: external-data paths before anything is read, then
+every node against its ONNX schema), reads initializers into constant values, turns declared
+dims into sizes or symbolic dims, and gives every node a stable name, so that error messages
 and the comments in generated code can point at the node the user knows. `read` also names the
 external-data files the model was read from, which the provenance header hashes.
 """
@@ -9,19 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import ChainMap
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
 
+from . import validate
 from .dims import Dim
-from .ir import Branch, CompileError, Graph, Node, Value, dtype_from_onnx
+from .ir import Branch, CompileError, Graph, Node, Value, dtype_from_onnx, shown_name
 from .ops import ONNX_DOMAINS, supported
-
-MIN_OPSET = 7
 
 
 def load(path: str) -> Graph:
@@ -35,54 +36,47 @@ def read(path: str):
         raise CompileError(f"no such model file: {path}")
     try:
         model = onnx.load(path, load_external_data=False)
-        files = data_files(model)
-        load_external_data_for_model(model, os.path.dirname(path))
-    except Exception as e:  # protobuf and external-data errors come in many types
+    except Exception as e:  # protobuf errors come in many types
         raise CompileError(f"cannot read {path} as an ONNX model: {_one_line(e)}")
+    validate.check_files(model, os.path.dirname(path))
+    files = data_files(model)
+    try:
+        load_external_data_for_model(model, os.path.dirname(path))
+    except Exception as e:
+        raise CompileError(f"cannot read the external data of {path}: {_one_line(e)}")
+    validate.check_model(model)
     return model, files
 
 
 def data_files(model: onnx.ModelProto):
     """The external-data files a model loaded without its external data names, as it names
     them (relative to its folder), sorted."""
-    return sorted({ExternalDataInfo(t).location for g in [model.graph, *model.functions]
-                   for t in _tensors(g) if uses_external_data(t)})
-
-
-def _tensors(g):
-    """Every tensor of a graph or function that can hold external data: initializers and
-    attribute tensors, subgraphs' included (those onnx.load reads external data for)."""
-    yield from getattr(g, "initializer", ())  # a FunctionProto has none
-    for node in g.node:
-        for a in node.attribute:
-            yield from ([a.t] if a.HasField("t") else []) + list(a.tensors)
-            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-                yield from _tensors(sub)
+    return sorted({ExternalDataInfo(t).location for t in validate.tensors(model)
+                   if uses_external_data(t)})
 
 
 def from_model(model: onnx.ModelProto) -> Graph:
-    opset = _default_opset(model)
+    """The IR graph of a model, which validate.check_model checks (and puts in order) first."""
+    opset = validate.check_model(model)[""]
     g = model.graph
     values: Dict[str, Value] = {}
 
     for init in g.initializer:
-        dtype = dtype_from_onnx(init.data_type, f'initializer "{init.name}"')
+        dtype = dtype_from_onnx(init.data_type, f'initializer "{shown_name(init.name)}"')
         try:
             data = numpy_helper.to_array(init)
         except Exception as e:
-            raise CompileError(f'cannot read initializer "{init.name}": {_one_line(e)}')
+            raise CompileError(f'cannot read initializer "{shown_name(init.name)}": {_one_line(e)}')
         values[init.name] = Value(init.name, dtype, tuple(data.shape), np.asarray(data))
-    for sparse in g.sparse_initializer:
-        raise CompileError(f'sparse initializer "{sparse.values.name}" is not supported')
 
-    named = _dim_names(g)
+    named, origins = _dim_names(g), {}
     inputs = []
     for vi in g.input:
         if vi.name in values:  # an initializer listed as an input (IR < 4): a constant
             continue
-        v = Value(vi.name, *_type_of(vi, named))
+        v = Value(vi.name, *_type_of(vi, named, origins))
         if v.shape is None:
-            raise CompileError(f'graph input "{vi.name}" has no shape')
+            raise CompileError(f'graph input "{shown_name(vi.name)}" has no shape')
         inputs.append(v)
         values[vi.name] = v
 
@@ -93,12 +87,8 @@ def from_model(model: onnx.ModelProto) -> Graph:
     for index, proto in enumerate(g.node):
         nodes.append(_node(proto, index, opset, values))
 
-    outputs = []
-    for vi in g.output:
-        if vi.name not in values:
-            raise CompileError(f'graph output "{vi.name}" is produced by no node')
-        outputs.append(values[vi.name])
-    return Graph(g.name or "model", inputs, outputs, nodes, opset, declared)
+    outputs = [values[vi.name] for vi in g.output]  # validate.py: all produced
+    return Graph(g.name or "model", inputs, outputs, nodes, opset, declared, dim_origins=origins)
 
 
 def pin(graph: Graph, consts: Mapping[str, str], dims: Mapping[str, int] = None) -> None:
@@ -138,60 +128,72 @@ def pin(graph: Graph, consts: Mapping[str, str], dims: Mapping[str, int] = None)
         graph.pinned[name] = v.data
 
 
-def _default_opset(model: onnx.ModelProto) -> int:
-    versions = {o.domain: o.version for o in model.opset_import}
-    opset = versions.get("", versions.get("ai.onnx"))
-    if opset is None:
-        raise CompileError("the model imports no version of the default ONNX domain")
-    newest = onnx.defs.onnx_opset_version()
-    if not MIN_OPSET <= opset <= newest:
-        raise CompileError(f"opset {opset} is not supported (supported: {MIN_OPSET} to {newest})")
-    return opset
-
-
 def _dim_names(g) -> set:
     """Every dim name the graph's type declarations use."""
     return {d.dim_param for vi in list(g.input) + list(g.output) + list(g.value_info)
             if vi.type.HasField("tensor_type") for d in vi.type.tensor_type.shape.dim}
 
 
-def _type_of(vi, named: set):
-    """(dtype, shape) of a declaration; a dim with neither a size nor a name is given a name
-    of its own (INPUT_dimAXIS, made unlike every name the model uses)."""
+UNKNOWN = ("", "?")  # dim_params that name no dim
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _type_of(vi, named: set, origins: Optional[dict] = None):
+    """(dtype, shape) of a declaration. A dim is a size when its dim_value is positive, and a
+    symbolic dim when it has a dim_param (one dim for every use of the name; the emitters' namers
+    make identifiers of any text). A dim that says nothing — no value, a negative one as older
+    exporters write for "unknown", a dim_param "" or "?" — is a symbolic dim of its own, named
+    INPUT_dimAXIS (an identifier unlike every name the model uses; `named` collects them, and
+    `origins`, given for graph inputs, maps each to (input, axis, what the model declares)). A
+    size of 0 is refused for a graph input (no C array can hold it); in other declarations it is
+    read as unknown."""
+    is_input = origins is not None
+    what = f'{"graph input" if is_input else "declared value"} "{shown_name(vi.name)}"'
     t = vi.type
     if not t.HasField("tensor_type"):
-        raise CompileError(f'"{vi.name}" is not a tensor (sequences, maps and optionals are not supported)')
+        raise CompileError(f"{what} is not a tensor (sequences, maps and optionals are not supported)")
     tt = t.tensor_type
-    dtype = dtype_from_onnx(tt.elem_type, f'"{vi.name}"')
+    dtype = dtype_from_onnx(tt.elem_type, what)
     if not tt.HasField("shape"):
         return dtype, None
-    shape = []
+    shape, count = [], 1
     for axis, d in enumerate(tt.shape.dim):
-        if d.HasField("dim_value"):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            count *= d.dim_value
+            if count > validate.MAX_ELEMENTS:
+                raise CompileError(f"{what} has dims {_dims_text(tt)}: more than "
+                                   f"{validate.MAX_ELEMENTS:,} elements")
             shape.append(int(d.dim_value))
+        elif is_input and d.HasField("dim_value") and d.dim_value == 0:
+            raise CompileError(f"{what} has a dim of size 0 (axis {axis}): an empty input can't be compiled")
+        elif d.dim_param not in UNKNOWN:
+            shape.append(Dim.symbol(d.dim_param))
         else:
-            name = d.dim_param or f"{vi.name}_dim{axis}"
-            while not d.dim_param and name in named:
+            name = re.sub(r"[^A-Za-z0-9_]", "_", vi.name)[:40]
+            name = f"{name if IDENTIFIER.match(name) else 'x' + name}_dim{axis}"
+            while name in named:
                 name += "_"
+            named.add(name)
+            if is_input:
+                origins[name] = (vi.name, axis, d.dim_value if d.HasField("dim_value") else d.dim_param or None)
             shape.append(Dim.symbol(name))
     return dtype, tuple(shape)
+
+
+def _dims_text(tt) -> str:
+    return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else shown_name(d.dim_param, 20)
+                           for d in tt.shape.dim) + "]"
 
 
 def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     name = proto.name or f"{proto.op_type}_{index}"
     node = Node(proto.op_type, name, [], [], domain=proto.domain)
-    schema = None  # other domains: the op module checks the attributes it reads
-    if proto.domain in ONNX_DOMAINS:
-        try:
-            schema = onnx.defs.get_schema(proto.op_type, opset, "")
-        except Exception:
-            raise CompileError(f"{proto.op_type} is not an ONNX operator at opset {opset}", node)
-        node.version = schema.since_version
+    if proto.domain in ONNX_DOMAINS:  # other domains: the op module checks what it reads
+        node.schema = onnx.defs.get_schema(proto.op_type, opset, "")  # validate.py checked it
+        node.version = node.schema.since_version
     # A node no op module serves (or of another domain) keeps only its inputs and outputs:
     # ops.check_supported, before shape inference, lists all such nodes in one error.
     for a in (proto.attribute if supported(node) else ()):
-        if schema is not None:
-            _check_attribute(a, schema, node)
         if a.type == onnx.AttributeProto.GRAPH and node.op_type == "If":
             node.attrs[a.name] = _branch(a.g, node, opset, values)
             continue
@@ -205,40 +207,16 @@ def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
         elif isinstance(value, onnx.TensorProto):
             value = numpy_helper.to_array(value)
         node.attrs[a.name] = value
-    for name_in in proto.input:
-        if not name_in:
-            node.inputs.append(None)
-        elif name_in not in values:
-            raise CompileError(f'input "{name_in}" is produced by no earlier node', node)
-        else:
-            node.inputs.append(values[name_in])
+    node.inputs = [values[n] if n else None for n in proto.input]  # validate.py: all defined
     for name_out in proto.output:
         if not name_out:
             node.outputs.append(None)
             continue
-        if name_out in values:
-            raise CompileError(f'value "{name_out}" is produced twice', node)
         values[name_out] = Value(name_out, producer=node)
         node.outputs.append(values[name_out])
     while node.inputs and node.inputs[-1] is None:
         node.inputs.pop()
     return node
-
-
-def _check_attribute(a: onnx.AttributeProto, schema, node: Node) -> None:
-    """The attribute's type must be the one the operator's schema declares (onnxruntime and the
-    ONNX checker refuse anything else; the op modules rely on it)."""
-    declared = schema.attributes.get(a.name)
-    if declared is None:
-        known = ", ".join(sorted(schema.attributes)) or "none"
-        raise CompileError(f'attribute "{a.name}" is not an attribute of {schema.name} '
-                           f"(opset {schema.since_version}; its attributes: {known})", node)
-    expected = int(declared.type)
-    if a.type != expected:
-        kind = onnx.AttributeProto.AttributeType
-        given = kind.Name(a.type) if a.type in kind.values() else str(a.type)
-        raise CompileError(f'attribute "{a.name}" has type {given}, but {schema.name} expects '
-                           f"{kind.Name(expected)}", node)
 
 
 def _branch(g, owner: Node, opset: int, outer: Dict[str, Value]) -> Branch:

@@ -225,13 +225,19 @@ def build_executable(files: Dict[str, str], main_c: str, workdir: str, exe: str 
     return path, done.stderr
 
 
-def ort_session(path: str):
-    """An onnxruntime session pinned to one thread and sequential execution, CPU only."""
+def ort_session(path: str, exact_integers: bool = False):
+    """An onnxruntime session pinned to one thread and sequential execution, CPU only. With
+    `exact_integers` (a reference for correctness, not timing), uint8 x int8 products run in
+    kernels that don't saturate: on x86 CPUs without VNNI onnxruntime's default ones add pairs of
+    products in int16, so a quantized model's result can be a quantization step off the spec's
+    exact int32 (`session.x64quantprecision`, see tests/conftest.py ort_options)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if exact_integers:
+        opts.add_session_config_entry("session.x64quantprecision", "1")
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
@@ -261,7 +267,7 @@ def reference(path: str, use_ort: bool = True, pinned: Optional[Dict[str, np.nda
     pinned = dict(pinned or {})
     if use_ort and have_onnxruntime():
         import onnxruntime as ort
-        sess = ort_session(path)
+        sess = ort_session(path, exact_integers=True)
         names = [i.name for i in sess.get_inputs() if i.name not in pinned]
         return (f"onnxruntime {ort.__version__} (1 thread)",
                 lambda inputs: list(sess.run(None, {**dict(zip(names, inputs)), **pinned})))

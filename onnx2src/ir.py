@@ -21,8 +21,16 @@ class CompileError(Exception):
 
     def __init__(self, message: str, node: Optional["Node"] = None):
         self.node = node
-        where = f'node "{node.name}" ({node.op_type}): ' if node is not None else ""
+        where = f'node "{shown_name(node.name)}" ({node.op_type}): ' if node is not None else ""
         super().__init__(where + message)
+
+
+def shown_name(name: str, limit: int = 60) -> str:
+    """A name from the model for an error line: at most `limit` characters, quotes and
+    backslashes escaped (the CLI escapes control characters)."""
+    if len(name) > limit:
+        name = name[:limit - 3] + "..."
+    return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class InternalError(Exception):
@@ -103,6 +111,7 @@ class Node:
     version: int = 1             # since_version of the ONNX schema this node follows
     domain: str = ""
     scratch: List[Value] = field(default_factory=list)  # IR only: working memory for one node
+    schema: Any = None           # the ONNX OpSchema a model's node was checked against (validate.py)
 
     def input(self, i: int) -> Optional[Value]:
         return self.inputs[i] if i < len(self.inputs) else None
@@ -140,6 +149,8 @@ class Graph:
     declared: Dict[str, Tuple[DType, Optional[tuple]]] = field(default_factory=dict)  # value_info
     pinned: Dict[str, np.ndarray] = field(default_factory=dict)  # inputs made constants (--const)
     options: Any = None           # the compile options (options.Options) passes.run_all runs with
+    dim_origins: Dict[str, Tuple[str, int, Any]] = field(default_factory=dict)  # symbolic dims the
+            # frontend named: {name: (input, axis, the model's dim_value or dim_param, or None)}
 
     def symbols(self) -> List[str]:
         """Symbolic dims in order of first appearance over the graph inputs, left to right."""

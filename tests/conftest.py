@@ -62,11 +62,33 @@ class NumpyModel:
         return list(self.module.run(*inputs))
 
 
-def ort_run(path, inputs):
+def ort_options(level=None):
+    """The onnxruntime session options of every comparison: one thread, the given graph
+    optimization level (default: onnxruntime's own, all), and exact integer matrix products.
+
+    On x86-64 CPUs without VNNI (AVX2, AVX-512F) onnxruntime's uint8 x int8 matrix kernels
+    (MLAS's U8S8 GEMM behind MatMulInteger, QLinearMatMul, QGemm, QLinearConv and
+    DynamicQuantizeLSTM) add each pair of neighbouring products with VPMADDUBSW in saturating
+    16-bit arithmetic: 255 * 127 * 2 = 64770 becomes 32767, so a sum can be thousands off where
+    the spec's sums are exact int32 (a quantization step or more in the outputs); with VNNI, on
+    ARM and for uint8 x uint8 the sums are exact. The session option `session.x64quantprecision`
+    (onnxruntime's documented remedy, kOrtSessionOptionsAvx2PrecisionMode) makes its level-2
+    Avx2WeightS8ToU8Transformer rewrite a constant int8 weight and its zero point to uint8 (both
+    + 128: the same differences, the same products) so the exact U8U8 kernels run. Elsewhere the
+    products are exact either way (outside x86 the option is compiled out). Below the extended
+    level it does nothing (test_quant_models.as_written says what the tests do there)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    if level is not None:
+        opts.graph_optimization_level = level
+    opts.add_session_config_entry("session.x64quantprecision", "1")
+    return opts
+
+
+def ort_run(path, inputs):
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, ort_options(), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     return sess.run(None, dict(zip(names, inputs)))
 

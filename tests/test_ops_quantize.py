@@ -23,7 +23,7 @@ from onnx import TensorProto as T, helper as h, numpy_helper
 
 from onnx2src import CompileError, Options, generate
 
-from conftest import assert_close, build, check_node_case, ort_or_onnx_reference, ort_run, save, single_op_cases
+from conftest import assert_close, build, check_node_case, ort_options, ort_or_onnx_reference, ort_run, save, single_op_cases
 
 OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}
 CASES = single_op_cases(OPS)
@@ -81,10 +81,8 @@ def ort_as_written(path, inputs):
     com.microsoft.MatMulNBits, which quantizes the activations to int8 on the fly: 0.056 off on
     test_quantized_weight_is_not_folded's outputs of magnitude 5, not what the model says."""
     import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(path, ort_options(ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
+                                providers=["CPUExecutionProvider"])
     return sess.run(None, dict(zip([i.name for i in sess.get_inputs()], inputs)))
 
 

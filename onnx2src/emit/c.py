@@ -20,7 +20,7 @@ from ..reduced_weights import bf16_bits, bf16_rounded, int8_columns
 from ..passes import pack_weights, plan_memory
 from . import OnDemand, Refs, environment, guarded, tidy
 from .literals import ELEMENTS_PER_WORD, c_initializer, c_number, c_words
-from .naming import c_namer, comment, node_comment, pinned, quoted, sentence
+from .naming import c_namer, comment, dim_origin, node_comment, pinned, quoted, sentence
 
 # bfloat16, a storage type of the C target only (--weights bf16): a float's upper 16 bits
 BF16 = DType("bfloat16", TensorProto.BFLOAT16, np.dtype(np.uint16), "uint16_t")
@@ -373,8 +373,8 @@ def emit(graph, options, source: str, summary=None):
     src = Source(graph, options)
     name, weights_file = options.name, options.weights_file
     upper = src.upper
-    dims = [{"name": src.dim_name(s), "onnx": quoted(s), "macro": src.bound_macro(s), "default": graph.bounds[s]}
-            for s in graph.symbols()]
+    dims = [{"name": src.dim_name(s), "onnx": quoted(s) + dim_origin(graph, s), "macro": src.bound_macro(s),
+             "default": graph.bounds[s]} for s in graph.symbols()]
     dim_names = [d["name"] for d in dims]
 
     def io(v, direction):

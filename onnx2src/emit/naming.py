@@ -151,6 +151,17 @@ def quoted(text: str) -> str:
     return f'"{comment(text)}"'
 
 
+def dim_origin(graph, symbol: str) -> str:
+    """For a symbolic dim the frontend named: where it is and what the model declares there
+    (`, axis 0 of "x", size -1 in the model`), for the header and docstring; else ""."""
+    if symbol not in graph.dim_origins:
+        return ""
+    name, axis, declared = graph.dim_origins[symbol]
+    said = (f"size {declared}" if isinstance(declared, int) else "no size or name" if declared is None
+            else f"name {quoted(declared)}")
+    return f", axis {axis} of {quoted(name)}, {said} in the model"
+
+
 def node_comment(node) -> str:
     """`LSTM "name" (opset 14)`: what each generated block is headed with."""
     return f'{comment(node.attrs["onnx_op"])} {quoted(node.name)} (opset {node.version})'

@@ -11,7 +11,7 @@ from ..reduced_weights import int8_channels
 from ..ir import Value
 from . import Refs, environment, guarded, tidy
 from .literals import py_array, py_number
-from .naming import comment, node_comment, pinned, py_namer, py_string, quoted, sentence
+from .naming import comment, dim_origin, node_comment, pinned, py_namer, py_string, quoted, sentence
 
 # Activations of RNN/LSTM/GRU; {x} is the argument, a plain name.
 ACTIVATIONS = {
@@ -223,7 +223,8 @@ def emit(graph, options, source: str):
         name=name, source=comment(source), inputs=inputs, outputs=outputs,
         pinned=pinned(graph), stream=stream, recurrent=any(n.op_type == "Recurrent" for n in graph.nodes),
         weights=m.weights, helpers=m.helpers, body=body,
-        dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s))} for s in graph.symbols()])
+        dims=[{"name": m.dim_name(s), "key": py_string(m.dim_name(s)), "origin": dim_origin(graph, s)[2:]}
+              for s in graph.symbols()])
     return {f"{name}.py": tidy(text)}
 
 

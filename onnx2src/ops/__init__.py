@@ -28,6 +28,7 @@ import numpy as np
 
 from ..dims import Dim
 from ..ir import Branch, CompileError, DType, Graph, Node, Value
+from ..ir import shown_name as _shown_name
 from ..loops import strides  # noqa: F401  (op modules import it from here)
 
 IR_DOMAIN = "onnx2src"
@@ -55,7 +56,6 @@ def register(op_types, since: int, **rules) -> None:
 
 
 ONNX_DOMAINS = ("", "ai.onnx")
-NAME_LIMIT = 60  # characters of a node name (from the model) shown in an error line
 
 
 def _find(node: Node) -> Optional[OpDef]:
@@ -110,14 +110,6 @@ def _walk(nodes):
         for value in node.attrs.values():
             if isinstance(value, Branch):
                 yield from _walk(value.nodes)
-
-
-def _shown_name(name: str) -> str:
-    """A node name for an error line: quotes and backslashes escaped, at most NAME_LIMIT
-    characters (the CLI escapes control characters)."""
-    if len(name) > NAME_LIMIT:
-        name = name[:NAME_LIMIT - 3] + "..."
-    return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # -- helpers for op modules ---------------------------------------------------------------------

@@ -14,6 +14,8 @@ def infer(node, graph):
     data, indices = node.inputs
     if indices.dtype.name not in ("int32", "int64"):
         raise CompileError(f"indices of type {indices.dtype.name} are not supported", node)
+    if data.rank == 0:
+        raise CompileError("data is a scalar: there is no axis to gather along", node)
     axis = axis_of(node, node.attrs.get("axis", 0), data.rank)
     set_output(node, 0, data.dtype, data.shape[:axis] + indices.shape + data.shape[axis + 1:])
 

@@ -85,6 +85,14 @@ def infer(node, graph):
         raise CompileError(f"{node.op_type} on {x.dtype.name} is not supported", node)
     y = (batch, seq, dirs, hidden) if layout else (seq, dirs, batch, hidden)
     state = (batch, dirs, hidden) if layout else (dirs, batch, hidden)
+    gates = GATES[node.op_type]
+    expected = {3: ("B", (dirs, 2 * gates * hidden)), 4: ("sequence_lens", (batch,)),
+                5: ("initial_h", state), 6: ("initial_c", state), 7: ("P", (dirs, 3 * hidden))}
+    for i, (what, shape) in expected.items():
+        v = node.input(i)
+        if v is not None and (len(v.shape) != len(shape) or any(
+                isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(v.shape, shape))):
+            raise CompileError(f"{what} has shape {list(v.shape)}, not {list(shape)}", node)
     set_output(node, 0, x.dtype, y)
     set_output(node, 1, x.dtype, state)
     set_output(node, 2, x.dtype, state)

@@ -8,13 +8,16 @@ larger than FOLD_LIMIT elements are left to run time, so a hostile model (Consta
 [10**12]) can't make the compiler allocate without bound; the memory planner then refuses
 what could not be a C array.
 """
+from contextlib import contextmanager
+
 import numpy as np
 
 FOLD_LIMIT = 1 << 24  # elements computed at compile time by one node
 
 from ..dims import is_static, product
-from ..ir import CompileError
+from ..ir import CompileError, shown_name
 from ..ops import check_supported, lookup
+from ..validate import MAX_ELEMENTS, check_types
 
 
 def run(graph) -> bool:
@@ -24,15 +27,36 @@ def run(graph) -> bool:
         node = graph.nodes[index]
         opdef = lookup(node)
         if opdef.expand is not None:  # e.g. an If whose condition is known: its taken branch
-            graph.nodes[index:index + 1] = opdef.expand(node, graph)
+            with rules_of(node):
+                graph.nodes[index:index + 1] = opdef.expand(node, graph)
             continue
-        opdef.infer(node, graph)
+        check_types(node)  # the element types its schema allows, before its rule reads them
+        with rules_of(node):
+            opdef.infer(node, graph)
         for v in node.outputs:
             if v is not None and (v.dtype is None or v.shape is None):
                 raise CompileError(f'could not infer the type of output "{v.name}"', node)
-        _fold(node, opdef)
+            if v is not None and any(is_static(d) and d < 0 for d in v.shape):
+                raise CompileError(f'output "{shown_name(v.name)}" would have a negative size {list(v.shape)}', node)
+            if v is not None and all(map(is_static, v.shape)) and product(v.shape) > MAX_ELEMENTS:
+                raise CompileError(f"output {list(v.shape)} would have {product(v.shape):,} elements, "
+                                   f"more than the {MAX_ELEMENTS:,} onnx2src allows", node)
+        with rules_of(node):
+            _fold(node, opdef)
         index += 1
     return True
+
+
+@contextmanager
+def rules_of(node):
+    """Where an op's rules first read a node of the model: a node the checks before them let
+    through but a rule can't read (an attribute value, a shape that contradicts another) is that
+    node's error, one line naming it, not a traceback."""
+    try:
+        yield
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CompileError(f"onnx2src can't read this node ({type(e).__name__}: {e}); if the model "
+                           f"is valid, please report it", node) from e
 
 
 def _fold(node, opdef) -> None:

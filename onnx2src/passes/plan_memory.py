@@ -14,6 +14,7 @@ from ..dims import Dim, evaluate, product, upper_bound
 from ..ir import CompileError
 
 ALIGN = 16  # elements; every slot starts on a multiple (64 bytes for float)
+BLOCK = 64  # node indices a bucket of the placed slots' lifetimes covers (finds overlaps fast)
 
 
 @dataclass(eq=False)
@@ -77,11 +78,15 @@ def run(graph) -> bool:
     for dtype in sorted({s.dtype.name for s in slots.values()}):
         members = [s for s in slots.values() if s.dtype.name == dtype]
         members.sort(key=lambda s: (-evaluate(s.size, graph.bounds), s.first))
-        placed = []
+        placed, live = [], {}  # live: {block of node indices: slots placed live in it}
         for s in members:
-            s.below = [p for p in placed if p.first <= s.last and s.first <= p.last]
+            near = {id(p): p for b in range(s.first // BLOCK, s.last // BLOCK + 1) for p in live.get(b, ())}
+            s.below = sorted((p for p in near.values() if p.first <= s.last and s.first <= p.last),
+                             key=lambda p: p.index)
             s.index = len(placed)
             placed.append(s)
+            for b in range(s.first // BLOCK, s.last // BLOCK + 1):
+                live.setdefault(b, []).append(s)
         graph.arenas[dtype] = placed
         graph.arena_elements[dtype] = elements(placed, graph.bounds)
         if graph.arena_elements[dtype] >= 2**31:
