@@ -13,86 +13,50 @@ import secrets
 from typing import Dict, Mapping, Optional, Union
 
 from .ir import CompileError, InternalError
-
-TARGETS = ("c", "numpy")
-WEIGHT_FORMATS = ("float", "bf16", "int8")  # how constant matrices are stored (--weights)
-DEFAULT_MAX_DIM = 128  # the default bound of a symbolic dim in the C target, but for
-DEFAULT_MAX_BATCH = 1  # the batch dim of a recurrence: one stream unless asked for more
+from .options import DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, WEIGHT_FORMATS, Options
 
 
-def generate(path: str, target: str, name: Optional[str] = None,
-             max_dims: Optional[Mapping[str, int]] = None,
-             approximate: bool = False, check_ir: bool = False,
-             consts: Optional[Mapping[str, str]] = None,
-             fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
-             summary: Optional[dict] = None, weights_file: bool = False,
-             weights: str = "float") -> Dict[str, Union[str, bytes]]:
-    """{file name: text} for the model at `path`; raises CompileError. `approximate` selects
-    the faster rational tanh/sigmoid in the C target (see docs/performance.md, Activations).
-    `check_ir` runs the IR verifier after every pass (raises InternalError on a compiler bug).
-    `consts` pins inputs to values ({"sr": "16000"}, JSON text) so what depends on them folds away;
-    `fixed_dims` fixes symbolic dims to sizes ({"samples": 576}). `stream` requires the step API
-    (a CompileError says why a model can't have it). A `summary` dict receives the C target's
-    memory: weight_bytes, arena_bytes and the bounds they are computed at. `weights_file` puts the
-    C target's weights into NAME.weights (bytes, the one file that is not text) instead of
-    NAME_weights.c. `weights` "bf16" stores the C target's constant float matrices (of Gemm,
-    MatMul, Conv, and the recurrences' W and R) as bfloat16, computing in float32; "int8"
-    quantizes them to int8 with a scale per output channel (reduced_weights) and both targets store
-    them so (see docs/performance.md, int8 weights). Every file starts
-    with a comment naming onnx2src's version, the model file and its external-data files with
-    their SHA-256, the opsets and the options that change the output: the same inputs give the
-    same bytes wherever the model is."""
+def generate(path: str, options: Options, summary: Optional[dict] = None) -> Dict[str, Union[str, bytes]]:
+    """{file name: text} for the model at `path` compiled with `options` (an Options: target,
+    name, bounds, weights format, ...; see options.py); raises CompileError. A `summary` dict
+    receives the C target's memory: weight_bytes, arena_bytes and the bounds they are computed
+    at. The C target's files are NAME.h, NAME.c and NAME_weights.c, or with `weights_file`
+    NAME.weights (bytes, the one file that is not text) instead of NAME_weights.c. Every file
+    starts with a comment naming onnx2src's version, the model file and its external-data files
+    with their SHA-256, the opsets and the options that change the output: the same inputs give
+    the same bytes wherever the model is."""
     from . import frontend, passes, provenance
-    from .emit import naming
 
-    if target not in TARGETS:
-        raise CompileError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
-    if name is None:
-        name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], target)
-    problem = naming.module_name_problem(name, target)
-    if problem:
-        raise CompileError(f"--name {name!r} can't be used: {problem}")
-    if weights not in WEIGHT_FORMATS:
-        raise CompileError(f"unknown weight format {weights!r} (choose from {', '.join(WEIGHT_FORMATS)})")
-    if weights == "bf16" and target != "c":
-        raise CompileError("--weights bf16 is for the C target (the NumPy module keeps float32 weights)")
+    if not isinstance(options, Options):  # e.g. generate(path, "c") of the keyword API before Options
+        hint = f", e.g. Options({options!r})" if isinstance(options, str) else ""
+        raise TypeError(f"generate(path, options) takes an onnx2src.Options{hint}, not {type(options).__name__}")
+    options = options.named_for(path)
     model, data_files = frontend.read(path)
-    if weights != "float":
+    if options.weights != "float":
         from .reduced_weights import round_model
-        round_model(model, weights)  # what is compiled: the model with its matrices rounded
+        round_model(model, options.weights)  # what is compiled: the model with its matrices rounded
     graph = frontend.from_model(model)
-    frontend.pin(graph, consts or {}, fixed_dims)
-    graph.int8_weights = weights == "int8"
-    graph.bounds = _bounds(graph, max_dims or {})  # the rest are filled by plan_memory
-    passes.run_all(graph, target, check=check_ir)
-    if stream and graph.stream.reason is not None:
+    frontend.pin(graph, dict(options.consts), dict(options.fixed_dims))
+    options.check_max_dims(graph.symbols())
+    passes.run_all(graph, options)
+    if options.stream and graph.stream.reason is not None:
         raise CompileError(f"--stream: this model can't run chunk by chunk: {graph.stream.reason}")
-    if weights_file and target != "c":
-        raise CompileError("--weights-file is for the C target (the NumPy module embeds its weights)")
-    if target == "numpy":
+    if options.target == "numpy":
         from .emit import numpy as emitter
-        files = emitter.emit(graph, name, os.path.basename(path), weights)
+        files = emitter.emit(graph, options, os.path.basename(path))
     else:
         from .emit import c as emitter
-        files = emitter.emit(graph, name, os.path.basename(path), approximate, summary, weights_file, weights)
-    options = provenance.options(target, name, max_dims or {}, approximate, graph.pinned, fixed_dims or {},
-                                 weights_file, weights)
+        files = emitter.emit(graph, options, os.path.basename(path), summary)
     opsets = {o.domain: o.version for o in model.opset_import}
-    return provenance.stamp(files, provenance.lines(path, data_files, opsets, options))
+    words = provenance.options(options, graph.pinned)
+    return provenance.stamp(files, provenance.lines(path, data_files, opsets, words))
 
 
-def compile_model(path: str, target: str, outdir: str = ".", name: Optional[str] = None,
-                  max_dims: Optional[Mapping[str, int]] = None,
-                  approximate: bool = False, check_ir: bool = False,
-                  consts: Optional[Mapping[str, str]] = None,
-                  fixed_dims: Optional[Mapping[str, int]] = None, stream: bool = False,
-                  summary: Optional[dict] = None, weights_file: bool = False,
-                  weights: str = "float") -> Dict[str, str]:
-    """Generate and write the files into `outdir`, all or none, with the mode a new file gets
-    under the umask; returns {file name: path}."""
-    files = generate(path, target, name, max_dims, approximate, check_ir=check_ir, consts=consts,
-                     fixed_dims=fixed_dims, stream=stream, summary=summary, weights_file=weights_file,
-                     weights=weights)
+def compile_model(path: str, options: Options, outdir: str = ".",
+                  summary: Optional[dict] = None) -> Dict[str, str]:
+    """Generate (as `generate` does) and write the files into `outdir`, all or none, with the
+    mode a new file gets under the umask; returns {file name: path}."""
+    files = generate(path, options, summary)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as e:
@@ -140,14 +104,3 @@ def stale_files(files: Mapping[str, str], outdir: str) -> Dict[str, str]:
             problems[path] = f"stale from line {line + 1}"
     return problems
 
-
-def _bounds(graph, max_dims: Mapping[str, int]) -> Dict[str, int]:
-    symbols = graph.symbols()
-    unknown = sorted(set(max_dims) - set(symbols))
-    if unknown:
-        raise CompileError(f"--max-dim names {', '.join(unknown)}, which the model's inputs do not "
-                           f"use (symbolic dims: {', '.join(symbols) or 'none'})")
-    for s, n in max_dims.items():
-        if n < 1:
-            raise CompileError(f"--max-dim {s}={n}: a bound must be at least 1")
-    return {s: int(n) for s, n in max_dims.items()}

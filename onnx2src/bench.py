@@ -23,17 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import WEIGHT_FORMATS, CompileError, generate
+from . import WEIGHT_FORMATS, CompileError, Options, generate
+from .cli_args import Parser, const_arg, dim_arg, fail
 from .emit import naming
 from .harness import (CBuildError, Interface, build_executable, have_onnxruntime, load_numpy,
                       compiler_version, ort_session, reference, rounded_model, split_compiler)
 from .ir import BY_NUMPY
-from .verify import UsageError, compare, dim_arg, prepare, report, resolve_dims
-from .cli import Parser, const_arg, fail
+from .verify import UsageError, compare, prepare, report, resolve_dims
 
 DEFAULT_CFLAGS = "-O3 -march=native"
 ROUNDS = 5
@@ -242,24 +243,30 @@ def run_c(files: Dict[str, str], name: str, iface: Interface, env, inputs, flags
 
 def bench_model(path: str, dims, cflags: Sequence[str], seconds: float, max_calls: Optional[int],
                 numpy_: bool = True, ort: bool = True, onnx_ref: bool = False, max_dims=(),
-                seed: int = 0, log=None, consts=(), fixed_dims=(), weights: str = "float") -> dict:
+                seed: int = 0, log=None, options: Optional[Options] = None) -> dict:
     """Every number of one table row; wrong outputs set the timing to None and add to
-    row["errors"]. With `weights` "bf16" or "int8" the C code stores its matrices so, and every
-    runtime runs the model with those matrices rounded the same way (harness.rounded_model), so
-    that the outputs still agree. Raises CompileError, UsageError, CBuildError."""
+    row["errors"]. `options` (default Options("c")) give the consts, fixed dims and weights
+    format; name and bounds are bench's own. With weights "bf16" or "int8" the C code stores
+    its matrices so, and every runtime runs the model with those matrices rounded the same way
+    (harness.rounded_model), so that the outputs still agree. Raises CompileError, UsageError,
+    CBuildError."""
+    options = options or Options("c")
     with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as folder:
-        model = path if weights == "float" else rounded_model(path, os.path.join(folder, f"{weights}.onnx"), weights)
+        model = (path if options.weights == "float"
+                 else rounded_model(path, os.path.join(folder, f"{options.weights}.onnx"), options.weights))
         return _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims,
-                            seed, log, consts, fixed_dims, weights)
+                            seed, log, options)
 
 
 def _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onnx_ref, max_dims, seed,
-                 log, consts, fixed_dims, weights) -> dict:
+                 log, options) -> dict:
     """bench_model on `model`, the file every runtime reads (`path`, or its rounding)."""
-    iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, consts, fixed_dims)
+    iface, inputs, env, _ = prepare(path, dims, None, (), max_dims, seed, options)
     bounds = dict(env)  # the arena reported is the one these sizes need ...
     bounds.update(resolve_dims(iface, max_dims, "--max-dim", default=None))  # ... unless bounded
     name = naming.default_module_name(os.path.splitext(os.path.basename(path))[0], "c")
+    options = replace(options, target="c", name=name, max_dims=bounds)
+    weights = options.weights
     label, ref = reference(model, pinned=iface.pinned)
     expected = ref(inputs)
     names = [n for n, _, _ in iface.outputs]
@@ -273,8 +280,7 @@ def _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onn
             row["errors"].append(f"{path}: {target} disagrees with {label}:\n{text}")
         return ok
 
-    files = generate(path, "c", name=name, max_dims=bounds, consts=iface.consts, fixed_dims=iface.fixed_dims,
-                     weights=weights)
+    files = generate(path, options)
     row.update(memory(files[f"{name}.h"]))
     for flags in cflags:
         if log:
@@ -285,8 +291,7 @@ def _bench_model(path, model, dims, cflags, seconds, max_calls, numpy_, ort, onn
         if log:
             log("  NumPy ...")
         with tempfile.TemporaryDirectory(prefix="onnx2src-bench-") as work:
-            module = load_numpy(generate(path, "numpy", name=name, max_dims=bounds, consts=iface.consts,
-                                         fixed_dims=iface.fixed_dims, weights=weights)[f"{name}.py"], name, work)
+            module = load_numpy(generate(path, replace(options, target="numpy"))[f"{name}.py"], name, work)
         if check("numpy", list(module.run(*inputs))):
             row["numpy_us"] = 1e6 * time_callable(lambda: module.run(*inputs), seconds, max_calls)
     if ort and have_onnxruntime():
@@ -454,7 +459,7 @@ def load_models(path: str) -> List[dict]:
 def row_dims(entry: dict, path: str):
     """NAME=N pairs from an entry: its `dims` object, else its fields named like the model's
     symbolic dims (`batch`, `seq`)."""
-    iface = Interface(path, consts=entry.get("const"), fixed_dims=entry.get("fix_dim"))
+    iface = Interface(path, Options("c", consts=entry.get("const"), fixed_dims=entry.get("fix_dim")))
     dims = dict(entry.get("dims", {}))
     for s in iface.symbols:
         if s not in dims and isinstance(entry.get(s), int):
@@ -493,10 +498,9 @@ def main(argv=None) -> int:
         for path, dims, entry in jobs:
             if log:
                 log(f"{os.path.basename(path)}: {entry.get('description', '')}")
+            options = Options("c", consts=entry.get("const"), fixed_dims=entry.get("fix_dim"), weights=args.weights)
             row = bench_model(path, dims, cflags, args.seconds, args.repeat, not args.no_numpy,
-                              not args.no_ort, args.reference, args.max_dim, args.seed, log,
-                              list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()),
-                              args.weights)
+                              not args.no_ort, args.reference, args.max_dim, args.seed, log, options)
             if entry.get("description"):
                 row["description"] = entry["description"]
             rows.append(row)

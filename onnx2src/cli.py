@@ -1,6 +1,7 @@
-"""Command line: argparse only; every flag maps to a compile_model() option, but --check
-(generate in memory and compare with -o DIR: exit 0 if it is up to date, else 1 with one line
-per stale or missing file; it never writes) and --cmake-dir (print the CMake package's folder).
+"""Command line: argparse only; the flags make one Options (options.py) for compile_model(),
+but --check (generate in memory and compare with -o DIR: exit 0 if it is up to date, else 1
+with one line per stale or missing file; it never writes) and --cmake-dir (print the CMake
+package's folder).
 
 Errors print one line on stderr and exit with status 2, with no traceback and no files written;
 a failed IR check (--check-ir) or any other failure inside onnx2src (a bug in it, not in the
@@ -12,24 +13,11 @@ import argparse
 import os
 import sys
 
-from . import (DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, WEIGHT_FORMATS, CompileError, InternalError,
+from . import (DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM, TARGETS, WEIGHT_FORMATS, CompileError, InternalError, Options,
                __version__, compile_model, generate, stale_files)
+from .cli_args import Parser, const_arg, dim_arg, fail
 
 CMAKE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cmake")
-
-
-def _max_dim(text: str):
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"expected DIM=N, got {text!r}")
-    return name, int(value)
-
-
-def const_arg(text: str):
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value.strip():
-        raise argparse.ArgumentTypeError(f"expected INPUT=VALUE, got {text!r}")
-    return name, value
 
 
 class CMakeDir(argparse.Action):
@@ -43,17 +31,6 @@ class CMakeDir(argparse.Action):
             parser.exit(2, f"{parser.prog}: error: this installation lacks {CMAKE_DIR}/onnx2src-config.cmake\n")
         print(CMAKE_DIR)
         parser.exit(0)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2 (the CLI contract),
-    and no abbreviated options (`--check` must never be read as `--check-ir`)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -75,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
                    help="write nothing: exit 0 if OUTDIR holds exactly what would be written, else "
                         "1 with one line per stale or missing file (for vendored code in CI)")
     p.add_argument("--name", help="module / symbol prefix (default: the model file's stem)")
-    p.add_argument("--max-dim", type=_max_dim, action="append", default=[], metavar="DIM=N",
+    p.add_argument("--max-dim", type=dim_arg, action="append", default=[], metavar="DIM=N",
                    help=f"bound of a symbolic dim in the C target (default {DEFAULT_MAX_DIM}, but "
                         f"{DEFAULT_MAX_BATCH} for a recurrence's batch); repeatable")
     p.add_argument("--stream", action="store_true",
@@ -96,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--const", type=const_arg, action="append", default=[], metavar="INPUT=VALUE",
                    help="pin an input to a value (JSON: 16000, [1, 2]) at compile time, so what "
                         "depends on it folds away (e.g. an If on the sample rate); repeatable")
-    p.add_argument("--fix-dim", type=_max_dim, action="append", default=[], metavar="DIM=N",
+    p.add_argument("--fix-dim", type=dim_arg, action="append", default=[], metavar="DIM=N",
                    help="fix a symbolic dim to a size at compile time (e.g. a streaming model's "
                         "chunk length), so shapes that depend on it become constant; repeatable")
     p.add_argument("--check-ir", action="store_true",
@@ -111,14 +88,6 @@ def parser() -> argparse.ArgumentParser:
 SUBCOMMANDS = ("verify", "bench")
 
 
-def fail(prog: str, error: Exception, status: int = 2) -> int:
-    """Print `error` as one line on stderr; return the exit status (2: the input is at fault)."""
-    text = error.summary() if hasattr(error, "summary") else str(error)
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # one line, always
-    print(f"{prog}: error: {text}", file=sys.stderr)
-    return status
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in SUBCOMMANDS:
@@ -129,16 +98,16 @@ def main(argv=None) -> int:
         return sub(argv[1:])
     args = parser().parse_args(argv)
     summary = {}
-    options = dict(name=args.name, max_dims=dict(args.max_dim), approximate=args.approx_activations,
-                   check_ir=args.check_ir, consts=dict(args.const), fixed_dims=dict(args.fix_dim),
-                   stream=args.stream, weights_file=args.weights_file, weights=args.weights)
     try:
+        options = Options(args.target, name=args.name, max_dims=args.max_dim, approximate=args.approx_activations,
+                          check_ir=args.check_ir, consts=args.const, fixed_dims=args.fix_dim, stream=args.stream,
+                          weights_file=args.weights_file, weights=args.weights)
         if args.check:
-            stale = stale_files(generate(args.model, args.target, **options), args.outdir)
+            stale = stale_files(generate(args.model, options), args.outdir)
             for path, why in stale.items():
                 print(f"{path}: {why}")
             return 1 if stale else 0
-        written = compile_model(args.model, args.target, args.outdir, summary=summary, **options)
+        written = compile_model(args.model, options, args.outdir, summary=summary)
     except CompileError as e:
         return fail("onnx2src", e)
     except InternalError as e:

@@ -15,8 +15,10 @@ import numpy as np
 
 from . import frontend, passes
 from .dims import evaluate
+from .options import Options
 
 GUARD = 0xA5  # the bytes around a workspace, which the generated code must leave alone
+WORKSPACE_INVALID = ctypes.c_size_t(-1).value  # NAME_WORKSPACE_INVALID: the workspace size of dims out of bounds
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
 
 
@@ -61,16 +63,18 @@ def compiler_version(cc: str) -> str:
 class Interface:
     """What a generated `run` takes and returns, read from the compiled graph."""
 
-    def __init__(self, path: str, max_dims: Optional[Dict[str, int]] = None,
-                 consts: Optional[Dict[str, str]] = None, fixed_dims: Optional[Dict[str, int]] = None):
+    def __init__(self, path: str, options: Optional[Options] = None):
+        """The interface of the code `options` (default: Options("c")) generate from the model at
+        `path`; of the options, only the consts and fixed dims change it."""
+        options = options or Options("c")
         graph = frontend.load(path)
-        frontend.pin(graph, consts or {}, fixed_dims)
-        graph.bounds = {}
+        frontend.pin(graph, dict(options.consts), dict(options.fixed_dims))
+        graph.options = options
         for p in passes.PIPELINE:
             p.run(graph)
         self.symbols = graph.symbols()
-        self.consts, self.fixed_dims = dict(consts or {}), dict(fixed_dims or {})
-        self.pinned = graph.pinned  # {input name: value} fixed by consts
+        self.options = options
+        self.pinned = graph.pinned  # {input name: value} fixed by options.consts
         self.inputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.inputs]
         self.outputs = [(v.name, v.dtype.numpy, v.shape) for v in graph.outputs]
 
@@ -101,10 +105,6 @@ class CModel:
                  flags: Sequence[str] = ("-O1",)):
         self.interface, self.name = interface, name
         self.streams = f"{name}_step(" in files.get(f"{name}.h", "")
-        files = dict(files)
-        if self.streams:  # ctypes can't take sizeof of a C struct: the library tells it
-            files[f"{name}_harness.c"] = (f'#include "{name}.h"\n'
-                                          f"size_t {name}_harness_state_size(void) {{ return sizeof({name}_state); }}\n")
         for fname, text in files.items():
             with open(os.path.join(workdir, fname), "w") as f:
                 f.write(text)
@@ -157,6 +157,8 @@ class CModel:
         if not (workspace or state is not None):
             return self.fn(*args), outs
         size = self.workspace_size(*args[:len(iface.symbols)])
+        if size == WORKSPACE_INVALID:  # dims out of bounds: the call answers NAME_EDIM untouched
+            size = 0
         # exactly the bytes asked for, from an aligned start, with guard bytes on both sides
         memory = np.full(size + 128, GUARD, np.uint8)
         start = 64 - memory.ctypes.data % 64
@@ -174,7 +176,7 @@ class CStream:
     """A stream of a generated C model (NAME_init, NAME_step) with its own state."""
 
     def __init__(self, model: CModel, batch: Optional[int] = None):
-        size = getattr(model.lib, f"{model.name}_harness_state_size")
+        size = getattr(model.lib, f"{model.name}_state_size")
         size.restype = ctypes.c_size_t
         self.model, self.memory = model, np.zeros(size() + 8, np.uint8)
         self.pointer = ctypes.c_void_p(self.memory.ctypes.data + (-self.memory.ctypes.data) % 8)

@@ -148,7 +148,7 @@ class Graph:
     opset: int
     declared: Dict[str, Tuple[DType, Optional[tuple]]] = field(default_factory=dict)  # value_info
     pinned: Dict[str, np.ndarray] = field(default_factory=dict)  # inputs made constants (--const)
-    int8_weights: bool = False    # --weights int8: matrix weights quantized (reduced_weights.py)
+    options: Any = None           # the compile options (options.Options) passes.run_all runs with
     dim_origins: Dict[str, Tuple[str, int, Any]] = field(default_factory=dict)  # symbolic dims the
             # frontend named: {name: (input, axis, the model's dim_value or dim_param, or None)}
 

@@ -33,22 +33,21 @@ def lines(path: str, data_files: List[str], opsets: Mapping[str, int], options: 
                "To check that DIR is up to date: onnx2src MODEL OPTIONS -o DIR --check"])
 
 
-def options(target: str, name: str, max_dims: Mapping[str, int], approximate: bool,
-            pinned: Mapping[str, np.ndarray], fixed_dims: Mapping[str, int],
-            weights_file: bool = False, weights: str = "float") -> List[str]:
-    """The command-line options that determine the output, canonical: sorted, each once, the
-    --const values as the input's dtype makes them, the module name even when it is the
-    default. Left out: what has no effect on `target` (--max-dim and --approx-activations on
-    NumPy), --stream (it only checks) and --check-ir."""
-    words = [f"--target {target}", f"--name {name}"]
-    if target == "c":
-        words += [f"--max-dim {d}={int(n)}" for d, n in sorted(max_dims.items())]
-        words += ["--approx-activations"] if approximate else []
-        words += ["--weights-file"] if weights_file else []
-        words += [f"--weights {weights}"] if weights != "float" else []
+def options(options, pinned: Mapping[str, np.ndarray]) -> List[str]:
+    """The command-line options that determine the output, from the compile options (options.py,
+    its name set), canonical: sorted, each once, the --const values as the input's dtype makes
+    them (`pinned`: graph.pinned), the module name even when it is the default. Left out: what
+    has no effect on the target (--max-dim and --approx-activations on NumPy), --stream (it
+    only checks) and --check-ir."""
+    words = [f"--target {options.target}", f"--name {options.name}"]
+    if options.target == "c":
+        words += [f"--max-dim {d}={int(n)}" for d, n in sorted(options.max_dims)]
+        words += ["--approx-activations"] if options.approximate else []
+        words += ["--weights-file"] if options.weights_file else []
+        words += [f"--weights {options.weights}"] if options.weights != "float" else []
     words += [f"--const {k}={json.dumps(np.asarray(v).tolist(), separators=(',', ':'))}"
               for k, v in sorted(pinned.items())]
-    words += [f"--fix-dim {d}={int(n)}" for d, n in sorted(fixed_dims.items())]
+    words += [f"--fix-dim {d}={int(n)}" for d, n in sorted(options.fixed_dims)]
     return words
 
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import DEFAULT_MAX_DIM, WEIGHT_FORMATS, CompileError, generate
+from . import DEFAULT_MAX_DIM, WEIGHT_FORMATS, CompileError, Options, generate
+from .cli_args import Parser, const_arg, dim_arg, fail
 from .emit import naming
 from .harness import CBuildError, CModel, Interface, load_numpy, reference, rounded_model
-from .cli import Parser, const_arg, fail
 
 DEFAULT_DIM = 2  # every symbolic dim not given with --dim
 
@@ -30,13 +30,6 @@ class UsageError(Exception):
 
 
 # -- flags ----------------------------------------------------------------------------------
-def dim_arg(text: str) -> Tuple[str, int]:
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"expected NAME=N, got {text!r}")
-    return name, int(value)
-
-
 def input_arg(text: str) -> Tuple[str, str]:
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
@@ -257,14 +250,14 @@ def report(rows: Sequence[Row], rtol: float, atol: float) -> Tuple[str, bool]:
 
 # -- the command ----------------------------------------------------------------------------
 def prepare(path: str, dims: Sequence[Tuple[str, int]], npz: Optional[str], npys,
-            max_dims: Sequence[Tuple[str, int]], seed: int, consts: Sequence[Tuple[str, str]] = (),
-            fixed_dims: Sequence[Tuple[str, int]] = ()):
-    """(interface, inputs, env, bounds) for a run; raises UsageError or CompileError. Inputs
-    pinned with `consts` (--const) are neither generated nor read: the reference gets their
-    values, the generated code has them built in."""
+            max_dims: Sequence[Tuple[str, int]], seed: int, options: Options):
+    """(interface, inputs, env, bounds) for a run of the code `options` generate (their consts
+    and fixed dims; the bounds are for the caller to add); raises UsageError or CompileError.
+    Inputs pinned with options.consts (--const) are neither generated nor read: the reference
+    gets their values, the generated code has them built in."""
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file")
-    iface = Interface(path, consts=dict(consts), fixed_dims=dict(fixed_dims))
+    iface = Interface(path, options)
     given = resolve_dims(iface, dims, default=None)
     if npz or npys:
         inputs = load_inputs(iface, npz, npys)
@@ -285,14 +278,15 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     name = "model"
     try:
-        iface, inputs, env, bounds = prepare(args.model, args.dim, args.inputs, args.input,
-                                             args.max_dim, args.seed, args.const, args.fix_dim)
         targets = args.target or (["c"] if args.weights == "bf16" else ["numpy", "c"])
+        options = Options(targets[0], name=name, consts=args.const, fixed_dims=args.fix_dim, weights=args.weights)
+        iface, inputs, env, bounds = prepare(args.model, args.dim, args.inputs, args.input,
+                                             args.max_dim, args.seed, options)
+        options = replace(options, max_dims=bounds)
         with tempfile.TemporaryDirectory(prefix="onnx2src-verify-") as work:
             runners = {}
             for t in dict.fromkeys(targets):
-                files = generate(args.model, t, name=name, max_dims=bounds, consts=iface.consts,
-                                 fixed_dims=iface.fixed_dims, weights=args.weights)
+                files = generate(args.model, replace(options, target=t))
                 if t == "numpy":
                     module = load_numpy(files[f"{name}.py"], name, work)
                     runners[t] = lambda *xs, m=module: list(m.run(*xs))

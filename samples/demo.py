@@ -51,12 +51,12 @@ def main():
         if name != "simple_lstm":
             inputs.append(np.zeros((1, BATCH, HIDDEN), np.float32))
         reference = onnxruntime_outputs(path, inputs)
-        module = load_numpy(onnx2src.generate(path, "numpy")[f"{name}.py"], name, work)
+        module = load_numpy(onnx2src.generate(path, onnx2src.Options("numpy"))[f"{name}.py"], name, work)
         print(f"{name} (first 5 values of each output):")
         show("numpy", [np.asarray(o) for o in module.run(*inputs)], reference)
 
     path = os.path.join(HERE, "simple_rnn.onnx")
-    onnx2src.compile_model(path, "c", work, max_dims={"batch": BATCH})
+    onnx2src.compile_model(path, onnx2src.Options("c", max_dims={"batch": BATCH}), work)
     exe = os.path.join(work, "simple_rnn")
     subprocess.run([compiler(), "-std=c99", "-O2", "-Wall", "-Wextra", "-I", work,
                     os.path.join(HERE, "simple_rnn_main.c"), os.path.join(work, "simple_rnn.c"),

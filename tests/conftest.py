@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from onnx2src import CompileError, frontend, generate, passes
+from onnx2src import CompileError, Options, frontend, generate, passes
 from onnx2src.harness import CModel, Interface, load_numpy
 
 os.environ.setdefault("ONNX2SRC_CHECK_IR", "1")
@@ -32,7 +32,8 @@ def build(path, target, workdir, name="model", max_dims=None, consts=None, fixed
     test leaves unbounded get bound 128 (the default bound of a recurrence's batch is 1)."""
     if max_dims is None:
         max_dims = wide_bounds(path, consts, fixed_dims)
-    files = generate(path, target, name=name, max_dims=max_dims, consts=consts, fixed_dims=fixed_dims)
+    options = Options(target, name=name, max_dims=max_dims, consts=consts, fixed_dims=fixed_dims)
+    files = generate(path, options)
     os.makedirs(workdir, exist_ok=True)
     if target == "numpy":
         module = load_numpy(files[f"{name}.py"], name, str(workdir))
@@ -40,7 +41,7 @@ def build(path, target, workdir, name="model", max_dims=None, consts=None, fixed
     # one instruction-set level: the variants of a dispatching build (three copies of the model's
     # code, tripling the compile time of each of these small tests) have tests of their own
     # (test_dispatch.py, test_kernels.py); at -O1 they differ only in the matrix kernel's paths
-    return CModel(files, name, Interface(path, max_dims, consts, fixed_dims), str(workdir),
+    return CModel(files, name, Interface(path, options), str(workdir),
                   ("-O1", "-DO2S_NO_DISPATCH"))
 
 
@@ -146,7 +147,6 @@ def check_node_case(case, target, workdir, refused=False):
 def lowered(path):
     """The graph after the whole pipeline (the IR the emitters read)."""
     graph = frontend.load(path)
-    graph.bounds = {}
     for p in passes.PIPELINE:
         p.run(graph)
     return graph
@@ -155,7 +155,6 @@ def lowered(path):
 def stream_plan(path):
     """graph.stream as the pipeline leaves it before lowering."""
     graph = frontend.load(path)
-    graph.bounds = {}
     for p in passes.PIPELINE:
         if p is passes.lower:
             return graph.stream

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
-from onnx2src import compile_model
+from onnx2src import Options, compile_model
 from onnx2src.harness import WARNINGS, compiler
 
 from conftest import assert_close, ort_run
@@ -70,7 +70,7 @@ class Generated:
         self.name = name
         self.path = os.path.join(str(outdir), f"{name}.onnx")
         onnx.save(model, self.path)
-        written = compile_model(self.path, "c", str(outdir), name)
+        written = compile_model(self.path, Options("c", name=name), str(outdir))
         self.sources = sorted(p for f, p in written.items() if f.endswith(".c"))
         self.header = open(os.path.join(str(outdir), f"{name}.h")).read()
         params = re.search(rf"^int {name}_run\(([^)]*)\)", self.header, re.M).group(1).split(", ")

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, build, lowered, ort_run, stream_plan
-from onnx2src import frontend, generate, passes
+from onnx2src import Options, frontend, generate, passes
 from onnx2src.ops.recurrent import STEP_BLOCK
 from onnx2src.passes import last_step as last_step_pass
 
@@ -100,7 +100,7 @@ def test_bidirectional_head_keeps_y(path):
 
 def arena(path, seq):
     summary = {}
-    generate(path, "c", name="m", max_dims={"seq": seq}, summary=summary)
+    generate(path, Options("c", name="m", max_dims={"seq": seq}), summary=summary)
     return summary["arena_bytes"]
 
 

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, build, lowered, ort_run
-from onnx2src import frontend, generate, passes
+from onnx2src import Options, frontend, generate, passes
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exports")
 EXPORTS = sorted(glob.glob(os.path.join(HERE, "*.onnx")) + glob.glob(os.path.join(HERE, "stream", "*.onnx")))
@@ -89,7 +89,7 @@ def test_rewrite_that_copies_more_at_one_step_is_left_alone():
 
 
 def test_c_source_has_no_transpose():
-    files = generate(os.path.join(HERE, "lstm_l1_uni_bf_noh0_last_ts.onnx"), "c", name="m", max_dims=BOUNDS)
+    files = generate(os.path.join(HERE, "lstm_l1_uni_bf_noh0_last_ts.onnx"), Options("c", name="m", max_dims=BOUNDS))
     assert "/* Transpose" not in files["m.c"]
 
 

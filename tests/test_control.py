@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 
 from conftest import assert_close, build, ort_run, save
 
@@ -77,10 +77,10 @@ def test_nested_if(cond, flip, target, tmp_path):
 
 def test_pinned_inputs_are_documented(tmp_path):
     path = save(if_model(), tmp_path)
-    header = generate(path, "c", name="m", consts={"cond": "true"})["m.h"]
+    header = generate(path, Options("c", name="m", consts={"cond": "true"}))["m.h"]
     assert "int m_run(int64_t batch, const float *X, float *Z);" in header
     assert '"cond" = true' in header
-    module = generate(path, "numpy", name="m", consts={"cond": "true"})["m.py"]
+    module = generate(path, Options("numpy", name="m", consts={"cond": "true"}))["m.py"]
     assert 'fixed  "cond" = true (onnx2src --const)' in module
 
 
@@ -97,9 +97,9 @@ def test_if_on_a_run_time_condition_runs_the_taken_branch(target, tmp_path):
 
 def test_run_time_branches_are_guarded_in_the_code(tmp_path):
     path = save(if_model(), tmp_path)
-    source = generate(path, "c", name="m")["m.c"]
+    source = generate(path, Options("c", name="m"))["m.c"]
     assert "if (cond[0]) {" in source and "if (!cond[0]) {" in source
-    module = generate(path, "numpy", name="m")["m.py"]
+    module = generate(path, Options("numpy", name="m"))["m.py"]
     assert "    if cond:" in module and "    if not cond:" in module
 
 
@@ -110,7 +110,7 @@ def test_branches_of_different_shapes_are_refused_at_run_time_only(target, tmp_p
     else_g.output[0].name = "longer"
     path = save(m, tmp_path)
     with pytest.raises(CompileError, match="one type and shape.*--const"):
-        generate(path, target)
+        generate(path, Options(target))
     build(path, target, tmp_path / target, consts={"cond": "true"})  # one branch: fine
 
 
@@ -123,7 +123,7 @@ def test_branches_of_different_shapes_are_refused_at_run_time_only(target, tmp_p
 def test_bad_const_is_refused(consts, message, tmp_path):
     path = save(if_model(), tmp_path)
     with pytest.raises(CompileError, match=message):
-        generate(path, "c", consts=consts)
+        generate(path, Options("c", consts=consts))
 
 
 def test_cli_const(tmp_path):
@@ -165,7 +165,7 @@ def test_fix_dim(target, tmp_path):
     run = build(path, target, tmp_path / target, consts={"cond": "true"}, fixed_dims={"batch": 2})
     x = RNG.standard_normal((2, 3)).astype(np.float32)
     assert_close(run(x), ort_run(path, [x, np.array(True)]))
-    header = generate(path, "c", name="m", fixed_dims={"batch": 2}, consts={"cond": "true"})["m.h"]
+    header = generate(path, Options("c", name="m", fixed_dims={"batch": 2}, consts={"cond": "true"}))["m.h"]
     assert "int m_run(const float *X, float *Z);" in header
     with pytest.raises(CompileError, match="--fix-dim names 'time'"):
-        generate(path, target, fixed_dims={"time": 2})
+        generate(path, Options(target, fixed_dims={"time": 2}))

@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from conftest import assert_close, cpu_flags, ort_run
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.harness import CModel, Interface
 from test_exports import HERE, random_inputs
 from test_portability import SAMPLES
@@ -41,7 +41,7 @@ PINS = ["O2S_ISA_BASE"] + (["O2S_ISA_AVX2"] if {"avx2", "fma"} <= FLAGS else [])
 def _build(path, sizes, cc, flags, tmp_path, monkeypatch):
     monkeypatch.setenv("CC", cc)
     symbols = Interface(path).symbols
-    files = generate(path, "c", name="model", max_dims={d: n for d, n in sizes.items() if d in symbols})
+    files = generate(path, Options("c", name="model", max_dims={d: n for d, n in sizes.items() if d in symbols}))
     out = tmp_path / "_".join(f.lstrip("-").replace("=", "_") for f in flags)
     out.mkdir(exist_ok=True)
     return CModel(files, "model", Interface(path), str(out), flags)
@@ -84,7 +84,7 @@ def test_variants_have_their_kernels_inlined(cc, tmp_path):
     activation out of line (it would be compiled for the baseline only); without (-O0,
     -DO2S_NO_DISPATCH, -march=native, C++), it has none of them."""
     path = os.path.join(HERE, "lstm_l2_bi_bf_noh0_last_dy.onnx")
-    files = generate(path, "c", name="model")
+    files = generate(path, Options("c", name="model"))
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     src = str(tmp_path / "model.c")
@@ -107,7 +107,7 @@ def test_warning_free_wherever_it_dispatches(cc, tmp_path):
     """The loop hints (O2S_IVDEP, O2S_UNROLL_CLANG) and the variants warn at no optimization level
     or sanitizer (clang's vectorize(assume_safety) used to, where it could not vectorize)."""
     path = os.path.join(SAMPLES, "simple_lstm.onnx")
-    for name, text in generate(path, "c", name="model").items():
+    for name, text in generate(path, Options("c", name="model")).items():
         (tmp_path / name).write_text(text)
     small = "-Oz" if cc == "clang" else "-Os"
     for flags in ([small], ["-O2", "-fsanitize=address,undefined"]):

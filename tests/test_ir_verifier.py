@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
-from onnx2src import cli, frontend, ir_verifier, passes
+from onnx2src import Options, cli, frontend, ir_verifier, passes
 from onnx2src.dims import Dim
 from onnx2src.ir import FLOAT, CompileError, InternalError, Value
 
@@ -33,7 +33,7 @@ def stage(p) -> str:
 
 def load(path_or_model):
     g = frontend.load(path_or_model) if isinstance(path_or_model, str) else frontend.from_model(path_or_model)
-    g.bounds = {s: 16 for s in g.symbols()}
+    g.options = Options("c", max_dims={s: 16 for s in g.symbols()})
     return g
 
 
@@ -100,11 +100,11 @@ def test_run_all_checks_after_the_frontend_and_each_pass(monkeypatch):
     monkeypatch.delenv("ONNX2SRC_CHECK_IR", raising=False)
     passes.run_all(load(small_model()))
     assert seen == []
-    passes.run_all(load(small_model()), check=True)
+    passes.run_all(load(small_model()), Options("c", check_ir=True))
     assert seen == ["frontend"] + [stage(p) for p in C_PIPELINE]
     seen.clear()
     monkeypatch.setenv("ONNX2SRC_CHECK_IR", "1")
-    passes.run_all(load(small_model()), "numpy")
+    passes.run_all(load(small_model()), Options("numpy"))
     assert seen == ["frontend"] + [stage(p) for p in passes.PIPELINE]
 
 

@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import assert_close, cpu_flags, ort_run, save
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.harness import CModel, Interface
 
 
@@ -47,7 +47,7 @@ def gemm_model(m, k, n, b_constant, trans_b):
 def test_gemm_kernel(m, k, n, b_constant, trans_b, flags, tmp_path):
     model, feeds = gemm_model(m, k, n, b_constant, trans_b)
     path = save(model, tmp_path)
-    run = CModel(generate(path, "c", name="gemm"), "gemm", Interface(path), str(tmp_path), flags)
+    run = CModel(generate(path, Options("c", name="gemm")), "gemm", Interface(path), str(tmp_path), flags)
     assert_close(run(*feeds), ort_run(path, feeds), f"Gemm {m}x{k}x{n}")
 
 
@@ -56,6 +56,7 @@ def test_batched_lstm_export_with_wide_registers(flags, tmp_path):
     """A real export at batch 6: the recurrence itself goes through the four-row blocks."""
     import os
     path = os.path.join(os.path.dirname(__file__), "exports", "lstm_l2_bi_bf_noh0_last_dy.onnx")
-    run = CModel(generate(path, "c", name="lstm", max_dims={"batch": 6}), "lstm", Interface(path), str(tmp_path), flags)
+    files = generate(path, Options("c", name="lstm", max_dims={"batch": 6}))
+    run = CModel(files, "lstm", Interface(path), str(tmp_path), flags)
     x = np.random.default_rng(1).standard_normal((6, 9, 5)).astype(np.float32)
     assert_close(run(x), ort_run(path, [x]), "lstm batch 6")

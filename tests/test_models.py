@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 from onnx2src.harness import CModel, Interface, compiler
 
 from conftest import assert_close, build, ort_run, save
@@ -539,7 +539,7 @@ def test_c_bound_overridable_with_D(tmp_path):
     """`-DMODEL_MAX_BATCH=N` at C build time replaces the default bound."""
     m, _ = last_step_gather()
     path = save(m, tmp_path)
-    files = generate(path, "c", name="model")
+    files = generate(path, Options("c", name="model"))
     cmodel = CModel(files, "model", Interface(path), str(tmp_path),
                     flags=("-O1", "-DMODEL_MAX_BATCH=2", "-DMODEL_MAX_SEQ=200"))
     x = floats(2, 200, 8, seed=4)
@@ -576,7 +576,7 @@ def _eval_dim(text, env):
 def test_c_header_documents_interface(name, saved, request):
     path, sets = saved(name)
     m = onnx.load(path)
-    files = generate(path, "c", name="model")
+    files = generate(path, Options("c", name="model"))
     header = files["model.h"]
     docs = _doc_lines(header)
     inits = {i.name for i in m.graph.initializer}
@@ -632,7 +632,7 @@ def c_sources(saved, tmp_path_factory):
         if name not in cache:
             path, _ = saved(name)
             out = tmp_path_factory.mktemp(f"c_{name}")
-            for fname, text in generate(path, "c", name="model").items():
+            for fname, text in generate(path, Options("c", name="model")).items():
                 (out / fname).write_text(text)
             cache[name] = out
         return cache[name]
@@ -684,7 +684,7 @@ def test_header_usable_from_cplusplus(saved, tmp_path):
     if gxx is None:
         pytest.skip("g++ is not installed: cannot check the header from C++")
     path, _ = saved("last_step_gather")
-    for fname, text in generate(path, "c", name="model").items():
+    for fname, text in generate(path, Options("c", name="model")).items():
         (tmp_path / fname).write_text(text)
     for part in ("model", "model_weights"):
         _compile([compiler(), "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-c",

@@ -32,7 +32,7 @@ from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
 from conftest import wide_bounds
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 from onnx2src import harness
 from onnx2src.harness import CModel, Interface, load_numpy
 
@@ -212,7 +212,7 @@ def reference(path):
 
 def build(path, target, module, workdir):
     """Generate under `module` (exactly that name), then compile or import; a callable."""
-    files = generate(path, target, name=module, max_dims=wide_bounds(path))
+    files = generate(path, Options(target, name=module, max_dims=wide_bounds(path)))
     os.makedirs(workdir, exist_ok=True)
     if target == "numpy":
         assert set(files) == {f"{module}.py"}, f"asked for module {module!r}, got files {sorted(files)}"
@@ -309,7 +309,7 @@ def small_model(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["net", "m", "model", "Model2", "my_rnn"])
 def test_module_name_is_used_verbatim(target, name, small_model, tmp_path):
-    files = generate(small_model, target, name=name)
+    files = generate(small_model, Options(target, name=name))
     if target == "numpy":
         assert set(files) == {f"{name}.py"}
         module = load_numpy(files[f"{name}.py"], name, str(tmp_path))
@@ -332,4 +332,4 @@ REFUSED = ([(t, n) for t in ("numpy", "c") for n in
 @pytest.mark.parametrize("tgt, name", REFUSED)
 def test_hostile_or_reserved_module_name_is_refused(tgt, name, small_model):
     with pytest.raises(CompileError):
-        generate(small_model, tgt, name=name)
+        generate(small_model, Options(tgt, name=name))

@@ -19,7 +19,7 @@ import onnx
 import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 
 from conftest import assert_close, build, max_error, ort_run, save
 
@@ -104,7 +104,7 @@ def test_weights_stay_quantized(tmp_path):
     sizes = {}
     for p in (float_path, path):
         summary = {}
-        files = generate(p, "c", name="m", summary=summary)
+        files = generate(p, Options("c", name="m"), summary=summary)
         sizes[p] = summary["weight_bytes"]
     # int8 with zero point 0: folded into an LSTM whose W and R the int8 matrix kernel reads
     assert "(int8, four rows to a word)" in files["m_weights.c"] and "o2s_gemm_float_i8(_isa" in files["m.c"]
@@ -119,7 +119,7 @@ def test_other_contrib_ops_refused(tmp_path):
                          [h.make_tensor_value_info("y", T.FLOAT, [2, 2])])
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.microsoft", 1)])
     with pytest.raises(CompileError, match="com.microsoft.FusedGemm"):
-        generate(save(model, tmp_path), "c")
+        generate(save(model, tmp_path), Options("c"))
 
 
 def test_dynamic_quantize_lstm_streams(target, tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
-from onnx2src import frontend, passes
+from onnx2src import Options, frontend, passes
 from onnx2src.ir import CompileError
 
 from conftest import assert_close, build, check_node_case, ort_run, save, single_op_cases
@@ -198,8 +198,7 @@ def test_conv_kernel_longer_than_input(target, tmp_path):
 
 def ir_ops(model, tmp_path):
     graph = frontend.load(save(model, tmp_path, "lowered"))
-    graph.bounds = {s: 8 for s in graph.symbols()}
-    passes.run_all(graph)
+    passes.run_all(graph, Options("c", max_dims={s: 8 for s in graph.symbols()}))
     return [n.op_type for n in graph.nodes]
 
 
@@ -342,8 +341,7 @@ def test_batchnorm_training_refused(tmp_path):
 def lowered_ops(path):
     """The ONNX ops the lowered graph's IR nodes came from."""
     graph = frontend.load(path)
-    graph.bounds = {s: 8 for s in graph.symbols()}
-    passes.run_all(graph)
+    passes.run_all(graph, Options("c", max_dims={s: 8 for s in graph.symbols()}))
     return [n.attrs["onnx_op"] for n in graph.nodes]
 
 

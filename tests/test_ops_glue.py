@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto as T, helper, numpy_helper
 
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.ir import BY_ONNX, CompileError
 
 from conftest import assert_close, build, check_node_case, ort_run, save, single_op_cases
@@ -102,7 +102,7 @@ def test_size_static_folds(target, tmp_path):
                helper.make_node("Mul", ["x", "nf"], ["y"])],
               [("x", T.FLOAT, [2, 3])], [("y", T.FLOAT, [2, 3])])
     check(m, target, tmp_path, [[rand(2, 3)]])
-    text = next(iter(generate(save(m, tmp_path), target, name="model").values()))
+    text = next(iter(generate(save(m, tmp_path), Options(target, name="model")).values()))
     assert "Size" not in text.split("def run" if target == "numpy" else "_run(")[1]
 
 
@@ -154,7 +154,7 @@ def test_tile_of_shape_folds(target, tmp_path):
               [("x", T.FLOAT, ["batch", "seq"])], [("y", T.INT64, None)], 13,
               inits=[const("r", np.array([2], np.int64))])
     check(m, target, tmp_path, [[rand(2, 5)], [rand(3, 1)]])
-    text = next(iter(generate(save(m, tmp_path), target, name="model").values()))
+    text = next(iter(generate(save(m, tmp_path), Options(target, name="model")).values()))
     assert "np.tile" not in text and "_i0" not in text.split("_run(")[-1]
 
 
@@ -178,7 +178,7 @@ def test_tile_refusals(tmp_path):
     for name, (inputs, inits, message) in cases.items():
         m = model([helper.make_node("Tile", ["x", "r"], ["y"])], inputs, [("y", T.FLOAT, None)], 13, inits=inits)
         with pytest.raises(CompileError, match=message):
-            generate(save(m, tmp_path, name), "c", name="model")
+            generate(save(m, tmp_path, name), Options("c", name="model"))
 
 
 # -- Range ----------------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_range_constant_folds(dtype, start, limit, delta, target, tmp_path):
               [("x", t, [])], [("z", t, None)], 17,
               inits=[const(n, np.array(v, dtype)) for n, v in zip("abc", (start, limit, delta))])
     check(m, target, tmp_path, [[np.array(1, dtype)]])
-    text = next(iter(generate(save(m, tmp_path), target, name="model").values()))
+    text = next(iter(generate(save(m, tmp_path), Options(target, name="model")).values()))
     assert "start + i * delta" not in text and "np.arange" not in text  # folded
 
 
@@ -273,13 +273,13 @@ def test_range_refusals(tmp_path):
         m = model([helper.make_node("Range", ["a", "b", "c"], ["y"])], [] if args else [(k, t, []) for k in "abc"],
                   [("y", t, None)], 17, inits=inits)
         with pytest.raises(CompileError, match=message):
-            generate(save(m, tmp_path, name), "c", name="model")
+            generate(save(m, tmp_path, name), Options("c", name="model"))
     # a symbolic limit needs a delta known at compile time
     m = _shape_range(0, 1)
     m.graph.initializer.pop()
     m.graph.input.append(helper.make_tensor_value_info("delta", T.INT64, []))
     with pytest.raises(CompileError, match="declares no shape"):
-        generate(save(m, tmp_path, "rt_delta"), "c", name="model")
+        generate(save(m, tmp_path, "rt_delta"), Options("c", name="model"))
 
 
 # -- Einsum ---------------------------------------------------------------------------------------
@@ -385,14 +385,14 @@ def test_einsum_constant_folds(target, tmp_path):
                helper.make_node("Add", ["x", "p"], ["y"])], [("x", T.FLOAT, [2, 3])], [("y", T.FLOAT, None)],
               17, inits=[const("a", rand(2, 4)), const("b", rand(4, 3))])
     check(m, target, tmp_path, [[rand(2, 3)]])
-    text = next(iter(generate(save(m, tmp_path), target, name="model").values()))
+    text = next(iter(generate(save(m, tmp_path), Options(target, name="model")).values()))
     assert "matmul" not in text and "o2s_gemm" not in text
 
 
 def test_einsum_weight_packed_once(tmp_path):
     """The weight of a projection takes B's role: packed at compile time, never at run time."""
     m = einsum_model("of,btf->bto", [[5, 6], ["batch", "seq", 6]], 0)
-    text = generate(save(m, tmp_path), "c", name="model")["model.c"]
+    text = generate(save(m, tmp_path), Options("c", name="model"))["model.c"]
     body = text.split(" int o2s_forward(")[1]  # the model's code, which every run function calls
     assert "o2s_gemm_float(" in body and "o2s_pack_float(" not in body
 
@@ -416,7 +416,7 @@ def test_einsum_refusals(equation, shapes, why, tmp_path):
     m = model([helper.make_node("Einsum", names, ["y"], equation=equation)],
               [(n, T.FLOAT, s) for n, s in zip(names, shapes)], [("y", T.FLOAT, None)], 17)
     with pytest.raises(CompileError, match=why) as err:
-        generate(save(m, tmp_path), "c", name="model")
+        generate(save(m, tmp_path), Options("c", name="model"))
     assert f'Einsum equation "{equation}"' in str(err.value)
     assert len(str(err.value).splitlines()) == 1
 
@@ -427,5 +427,5 @@ def test_einsum_refusal_escapes_equation(tmp_path):
     m = model([helper.make_node("Einsum", ["x"], ["y"], equation=equation)], [("x", T.FLOAT, [3, 3])],
               [("y", T.FLOAT, None)], 17)
     with pytest.raises(CompileError) as err:
-        generate(save(m, tmp_path), "c", name="model")
+        generate(save(m, tmp_path), Options("c", name="model"))
     assert 'Einsum equation "ii\\"\\\\xxx' in str(err.value) and "x" * 80 not in str(err.value)

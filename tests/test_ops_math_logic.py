@@ -21,7 +21,7 @@ import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper
 from onnx.backend.test.case.node import collect_testcases
 
-from onnx2src import frontend, generate, passes
+from onnx2src import Options, frontend, generate, passes
 from onnx2src.ir import BY_ONNX, CompileError
 
 from conftest import assert_close, build, check_node_case, ort_or_onnx_reference, save
@@ -109,7 +109,7 @@ def check(model, feeds, target, tmp_path, max_dims=None):
 def lowered(model, tmp_path):
     """The IR nodes left after lowering (before memory planning)."""
     graph = frontend.load(save(model, tmp_path))
-    graph.bounds = {s: 128 for s in graph.symbols()}
+    graph.options = Options("c", max_dims={s: 128 for s in graph.symbols()})
     for p in passes.PIPELINE:
         p.run(graph)
     return graph.nodes
@@ -610,7 +610,7 @@ def test_refused(what, nodes, message, tmp_path):
               ("c", T.BOOL, [2, 3]), ("v", T.FLOAT, [2]), ("d", T.DOUBLE, []), ("one", T.DOUBLE, [1])]
     model = make(nodes, inputs, ["y"], 20)
     with pytest.raises(CompileError, match=message):
-        generate(save(model, tmp_path), "numpy")
+        generate(save(model, tmp_path), Options("numpy"))
 
 
 # -- the C: clang and C++ --------------------------------------------------------------------------
@@ -663,7 +663,7 @@ def _compile(cmd):
 def test_c_is_warning_free(compiler, flags, tmp_path):
     if shutil.which(compiler) is None:
         pytest.skip(f"{compiler} is not installed")
-    files = generate(save(_everything(), tmp_path), "c", name="model")
+    files = generate(save(_everything(), tmp_path), Options("c", name="model"))
     for fname, text in files.items():
         (tmp_path / fname).write_text(text)
     _compile([compiler, *flags, "-c", str(tmp_path / "model.c"), "-o", str(tmp_path / f"{compiler}.o")])

@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 from onnx2src.ir import BY_ONNX
 
 from conftest import assert_close, build, case_data, ort_run, save, single_op_cases
@@ -52,7 +52,7 @@ def refused(m, tmp_path, match):
     path = save(m, tmp_path, "refused")
     for target in ("numpy", "c"):
         with pytest.raises(CompileError, match=match):
-            generate(path, target)
+            generate(path, Options(target))
 
 
 def ort_accepts(m, inputs) -> bool:
@@ -67,7 +67,7 @@ def ort_accepts(m, inputs) -> bool:
 
 def we_accept(m, tmp_path) -> bool:
     try:
-        generate(save(m, tmp_path, "probe"), "numpy")
+        generate(save(m, tmp_path, "probe"), Options("numpy"))
         return True
     except CompileError:
         return False
@@ -438,7 +438,7 @@ def test_pad_folds_on_constants(tmp_path):
                numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64), "p")])
     path = save(m, tmp_path)
     for target in ("numpy", "c"):
-        assert "Pad" not in "".join(generate(path, target).values())
+        assert "Pad" not in "".join(generate(path, Options(target)).values())
     both(m, tmp_path, [[values(np.random.default_rng(6), (2, 6), np.float32)]])
 
 
@@ -514,7 +514,7 @@ def test_pad_refused(mode, pads, shape, opset, match, tmp_path):
         opset_imports=[helper.make_opsetid("", opset or 19)])
     if match is None:
         for target in ("numpy", "c"):
-            generate(save(m, tmp_path), target)
+            generate(save(m, tmp_path), Options(target))
     else:
         refused(m, tmp_path, match)
 
@@ -567,7 +567,7 @@ def test_c_compiles_with_clang_and_as_cpp(tmp_path):
     m = model(nodes, [tensor("x", TP.FLOAT, ["batch", 2, "seq"]), tensor("q", TP.INT8, [1, 2, 5, 4]),
                       tensor("v", TP.FLOAT, [])], [tensor(n, t, None) for n, t in outs],
               [numpy_helper.from_array(np.array(p, np.int64), k) for k, p in pads.items()])
-    files = generate(save(m, tmp_path), "c", name="pp")
+    files = generate(save(m, tmp_path), Options("c", name="pp"))
     for fname, text in files.items():
         (tmp_path / fname).write_text(text)
     commands = [["clang", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"],

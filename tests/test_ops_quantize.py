@@ -21,7 +21,7 @@ import onnx
 import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 
 from conftest import assert_close, build, check_node_case, ort_options, ort_or_onnx_reference, ort_run, save, single_op_cases
 
@@ -310,7 +310,7 @@ def test_quantized_weight_is_not_folded(target, tmp_path):
     model, w = _weight_model(T.INT8)
     path = save(model, tmp_path)
     summary = {}
-    files = generate(path, target, name="m", summary=summary)
+    files = generate(path, Options(target, name="m"), summary=summary)
     if target == "c":
         weights = files["m_weights.c"]
         # one int8 block (W, then the zero points) and one float block (the scales only)
@@ -337,7 +337,7 @@ def test_quantized_bias_folds(target, tmp_path):
                  [("x", T.FLOAT, (2, 3))], [("y", T.FLOAT, (2, 3))], 13,
                  [const("b", bias), const("s", np.array(0.125, np.float32))])
     path = save(model, tmp_path)
-    code = "".join(generate(path, target, name="m").values())
+    code = "".join(generate(path, Options(target, name="m")).values())
     assert "DequantizeLinear" not in code and "int32" not in code
     x = np.ones((2, 3), np.float32)
     run = build(path, target, tmp_path / target)
@@ -349,7 +349,7 @@ def test_quantized_bias_folds(target, tmp_path):
 def _refusal(model, tmp_path, *words):
     tmp_path.mkdir(parents=True)
     with pytest.raises(CompileError) as error:
-        generate(save(model, tmp_path), "c")
+        generate(save(model, tmp_path), Options("c"))
     for word in words:
         assert word in str(error.value), str(error.value)
 

@@ -20,7 +20,7 @@ from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 from onnx.backend.test.case.node import collect_testcases
 
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 from onnx2src.ir import BY_ONNX, Node
 from onnx2src.ops import supported
 
@@ -494,7 +494,7 @@ def test_constant_reductions_fold(target, tmp_path):
     m = model(nodes, [tensor("X", TP.FLOAT, [3, 4])],
               [tensor(f"Y{k}", TP.FLOAT, None) for k in range(4)] + [tensor("Y4", TP.INT64, None)], inits)
     path = compare(m, [[RNG.standard_normal((3, 4)).astype(np.float32)]], target, tmp_path)
-    text = "".join(generate(path, target, name="model").values())
+    text = "".join(generate(path, Options(target, name="model")).values())
     for op in ("ReduceMean", "ReduceLogSumExp", "ArgMax", "CumSum", "LayerNormalization"):
         assert f"{op} \"" not in text, op
 
@@ -527,7 +527,7 @@ def _refused(m, tmp_path, match):
     path = save(m, tmp_path)
     for target in ("numpy", "c"):
         with pytest.raises(CompileError, match=match):
-            generate(path, target)
+            generate(path, Options(target))
 
 
 @pytest.mark.parametrize("axes,match", [([0, 0], "repeat"), ([3], "out of range"), ([-4], "out of range")])
@@ -548,7 +548,7 @@ def test_types_the_spec_does_not_allow_refused(tmp_path):
               [tensor("Y", TP.BOOL, None)], [const("axes", np.array([1], np.int64))], opset=13)
     path = save(m, tmp_path)
     with pytest.raises(CompileError, match="does not take bool"):
-        generate(path, "c")
+        generate(path, Options("c"))
 
 
 def test_integer_log_sum_exp_refused(tmp_path):
@@ -613,7 +613,7 @@ def test_c_compiles_as_cplusplus_and_with_clang(compiler, tmp_path):
     if shutil.which(compiler[0]) is None:
         pytest.skip(f"{compiler[0]} is not installed")
     path = save(every_shape_model(), tmp_path)
-    for fname, text in generate(path, "c", name="model").items():
+    for fname, text in generate(path, Options("c", name="model")).items():
         (tmp_path / fname).write_text(text)
     _compile(compiler + ["-O2", "-c", str(tmp_path / "model.c"), "-o", str(tmp_path / "model.o")])
 
@@ -630,7 +630,7 @@ def test_c_loops_stay_contiguous(tmp_path):
     """The innermost loop of a middle-axis reduction walks the contiguous inner axis; an
     innermost float reduction accumulates in lanes."""
     path = save(every_shape_model(), tmp_path)
-    text = generate(path, "c", name="model")["model.c"]
+    text = generate(path, Options("c", name="model"))["model.c"]
     block = text[text.index('ReduceMax "'):text.index('ReduceLogSumExp "')]
     assert "X[_i0*100 + _i1*20 + _i2]" in block and "for (int64_t _i2 = 0; _i2 < 20; _i2++)" in block
     block = text[text.index('ReduceSum "'):text.index('ReduceMax "')]

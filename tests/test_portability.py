@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, ort_run
-from onnx2src import compile_model
+from onnx2src import Options, compile_model
 from onnx2src.emit.literals import c_initializer
 from onnx2src.harness import Interface
 from onnx2src.ir import DTYPES
@@ -198,7 +198,7 @@ def _generated(key, model, options, tmp_path_factory):
         path = model if isinstance(model, str) else os.path.join(str(folder), "model.onnx")
         if not isinstance(model, str):
             onnx.save(model, path)
-        written = compile_model(path, "c", str(folder / "c"), "model", **options)
+        written = compile_model(path, Options("c", name="model", **options), str(folder / "c"))
         _GENERATED[key] = sorted(p for f, p in written.items() if f.endswith(".c"))
     return _GENERATED[key]
 

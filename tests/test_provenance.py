@@ -19,7 +19,7 @@ import onnx
 import pytest
 
 import onnx2src
-from onnx2src import generate
+from onnx2src import Options, generate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLES = os.path.join(HERE, "..", "samples")
@@ -64,7 +64,7 @@ def snapshot(folder):
 def test_header_names_version_model_hash_opset_and_options(target):
     path = os.path.join(SAMPLES, "simple_lstm.onnx")
     max_dims = {"seq": 64, "batch": 2} if target == "c" else {}
-    files = generate(path, target, name="lstm", max_dims=max_dims)
+    files = generate(path, Options(target, name="lstm", max_dims=max_dims))
     opset = {o.domain: o.version for o in onnx.load(path).opset_import}[""]
     options = ("--target c --name lstm --max-dim batch=2 --max-dim seq=64" if target == "c"
                else "--target numpy --name lstm")
@@ -78,7 +78,7 @@ def test_header_names_version_model_hash_opset_and_options(target):
 
 
 def test_header_hashes_external_data():
-    files = generate(EXTERNAL, "c")
+    files = generate(EXTERNAL, Options("c"))
     data = EXTERNAL + ".data"
     assert os.path.getsize(data) > 0
     for text in files.values():
@@ -89,12 +89,12 @@ def test_header_hashes_external_data():
 
 def test_changed_external_data_changes_the_header(tmp_path):
     path = copy_model(EXTERNAL, tmp_path)
-    before = generate(path, "c")
+    before = generate(path, Options("c"))
     with open(path + ".data", "r+b") as f:  # same size, one weight's low byte changed
         first = f.read(1)
         f.seek(0)
         f.write(bytes([first[0] ^ 1]))
-    after = generate(path, "c")
+    after = generate(path, Options("c"))
     for fname in before:
         assert header_of(before[fname]) != header_of(after[fname])
         assert sha256(path + ".data") in after[fname]
@@ -102,10 +102,10 @@ def test_changed_external_data_changes_the_header(tmp_path):
 
 @pytest.mark.parametrize("target", ["c", "numpy"])
 def test_same_inputs_give_the_same_bytes_wherever_the_model_is(target, tmp_path):
-    first = generate(EXTERNAL, target, max_dims={"batch": 3} if target == "c" else None)
-    again = generate(EXTERNAL, target, max_dims={"batch": 3} if target == "c" else None)
-    elsewhere = generate(copy_model(EXTERNAL, tmp_path / "deep" / "other folder"), target,
-                         max_dims={"batch": 3} if target == "c" else None)
+    options = Options(target, max_dims={"batch": 3} if target == "c" else None)
+    first = generate(EXTERNAL, options)
+    again = generate(EXTERNAL, options)
+    elsewhere = generate(copy_model(EXTERNAL, tmp_path / "deep" / "other folder"), options)
     assert first == again == elsewhere
     for text in first.values():
         assert HERE not in text and str(tmp_path) not in text
@@ -115,13 +115,13 @@ def test_same_effective_options_give_the_same_bytes():
     """Options are recorded canonically: their order and the default name spelled out do not
     matter; --stream (it only checks) leaves no trace; a different bound does."""
     path = EXTERNAL  # a model that streams, so --stream is accepted
-    a = generate(path, "c", max_dims={"seq": 64, "batch": 2})
-    b = generate(path, "c", name="lstm_l1_uni_bf_noh0_last_dy", max_dims={"batch": 2, "seq": 64}, stream=True)
+    a = generate(path, Options("c", max_dims={"seq": 64, "batch": 2}))
+    b = generate(path, Options("c", name="lstm_l1_uni_bf_noh0_last_dy", max_dims={"batch": 2, "seq": 64}, stream=True))
     assert a == b
-    numpy_a = generate(path, "numpy", max_dims={"seq": 64})  # bounds mean nothing to NumPy
-    assert numpy_a == generate(path, "numpy")
+    numpy_a = generate(path, Options("numpy", max_dims={"seq": 64}))  # bounds mean nothing to NumPy
+    assert numpy_a == generate(path, Options("numpy"))
     assert "--max-dim" not in header_of(next(iter(numpy_a.values())))
-    c = generate(path, "c", max_dims={"seq": 65, "batch": 2})
+    c = generate(path, Options("c", max_dims={"seq": 65, "batch": 2}))
     assert header_of(a["lstm_l1_uni_bf_noh0_last_dy.c"]) != header_of(c["lstm_l1_uni_bf_noh0_last_dy.c"])
 
 
@@ -132,9 +132,9 @@ def test_const_values_are_normalized(tmp_path):
     onnx.save(model, str(tmp_path / "m.onnx"))
     path = str(tmp_path / "m.onnx")
     fixed = {"seq": 1, "batch": 1}  # X [batch, seq, 8] gets a fixed shape, so it can be pinned
-    one = generate(path, "numpy", consts={"X": "[[[1,2,3,4,5,6,7,8]]]"}, fixed_dims=fixed)
-    other = generate(path, "numpy", consts={"X": " [[[1.0, 2, 3, 4, 5, 6, 7, 8.00]]]"},
-                     fixed_dims=dict(reversed(fixed.items())))
+    one = generate(path, Options("numpy", consts={"X": "[[[1,2,3,4,5,6,7,8]]]"}, fixed_dims=fixed))
+    other = generate(path, Options("numpy", consts={"X": " [[[1.0, 2, 3, 4, 5, 6, 7, 8.00]]]"},
+                                   fixed_dims=dict(reversed(fixed.items()))))
     assert one == other
     assert ("options: --target numpy --name m --const X=[[[1.0,2.0,3.0,4.0,5.0,6.0,7.0,8.0]]] "
             "--fix-dim batch=1 --fix-dim seq=1\n") in header_of(one["m.py"]) + "\n"
@@ -144,7 +144,7 @@ def test_const_values_are_normalized(tmp_path):
 def test_hostile_file_names_stay_inside_comments(stem, tmp_path):
     path = tmp_path / f"{stem}.onnx"
     shutil.copy(os.path.join(SAMPLES, "simple_rnn.onnx"), path)
-    files = onnx2src.generate(str(path), "c", name="m")
+    files = onnx2src.generate(str(path), onnx2src.Options("c", name="m"))
     for fname, text in files.items():
         header = header_of(text)
         assert header.startswith("/* ") and header.endswith(" */"), header
@@ -157,7 +157,7 @@ def test_hostile_file_names_stay_inside_comments(stem, tmp_path):
     cc = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", out / "m.c", "-o", out / "m.o"],
                         capture_output=True, text=True)
     assert cc.returncode == 0, cc.stderr
-    module = generate(str(path), "numpy", name="m")["m.py"]
+    module = generate(str(path), Options("numpy", name="m"))["m.py"]
     tree = ast.parse(module)
     assert ast.get_docstring(tree).startswith("m: ")  # the header did not swallow the docstring
     assert all(line.startswith("# ") for line in header_of(module).split("\n"))
@@ -172,7 +172,7 @@ def test_hostile_external_data_names_stay_inside_comments(location, tmp_path):
     onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location=location,
               size_threshold=0)
     for target in ("c", "numpy"):
-        for text in generate(path, target, name="m").values():
+        for text in generate(path, Options(target, name="m")).values():
             header = header_of(text)
             assert f"sha256 {sha256(tmp_path / location)})" in header
             if target == "c":
@@ -186,10 +186,10 @@ def test_files_get_the_mode_of_a_new_file_under_the_umask(mask, tmp_path):
     out = tmp_path / "out"
     old = os.umask(mask)
     try:
-        written = onnx2src.compile_model(os.path.join(SAMPLES, "simple_rnn.onnx"), "c", str(out))
+        written = onnx2src.compile_model(os.path.join(SAMPLES, "simple_rnn.onnx"), onnx2src.Options("c"), str(out))
         # an existing file is replaced by a new one, which gets the umask's mode too
         (out / "simple_rnn.h").chmod(0o600)
-        onnx2src.compile_model(os.path.join(SAMPLES, "simple_rnn.onnx"), "c", str(out))
+        onnx2src.compile_model(os.path.join(SAMPLES, "simple_rnn.onnx"), onnx2src.Options("c"), str(out))
     finally:
         os.umask(old)
     assert sorted(os.listdir(out)) == sorted(written)  # no temporary files left behind

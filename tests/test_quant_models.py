@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx2src import generate
+from onnx2src import Options, generate
 
 from conftest import assert_close, build, ort_options, ort_run
 
@@ -110,7 +110,7 @@ def test_weights_stay_quantized(model):
     sizes = {}
     for name in (f"{model}_float", f"{model}_qdq_s8s8_pc", f"{model}_qdq_u8s8", f"{model}_dynamic"):
         summary = {}
-        files = generate(_path(name), "c", name="m", summary=summary)
+        files = generate(_path(name), Options("c", name="m"), summary=summary)
         sizes[name] = summary["weight_bytes"]
         if name != f"{model}_float":
             assert "int8_t values[" in files["m_weights.c"], name
@@ -129,8 +129,8 @@ def test_int8_weights_read_as_int8(name, symmetric):
     again, which the int8 matrix kernel reads (C) or which stay int8 arrays (NumPy), instead of
     being dequantized into working memory at every call (passes/fold_int8_weights.py); the
     numbers are test_quantized_model's. uint8 weights with a zero point stay as they were."""
-    c = generate(_path(name), "c", name="m")["m.c"]
-    py = generate(_path(name), "numpy", name="m")["m.py"]
+    c = generate(_path(name), Options("c", name="m"))["m.c"]
+    py = generate(_path(name), Options("numpy", name="m"))["m.py"]
     assert ("o2s_gemm_float_i8(_isa" in c) == symmetric, name
     assert ("stored as int8 values times a scale per channel" in py) == symmetric, name
 
@@ -201,4 +201,4 @@ def test_integer_product_streams(target, tmp_path):
     node.CopyFrom(onnx.helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "x_scale_d", "x_zp_d"]))
     dynamic.graph.node[1].input[2] = "x_zp_d"
     with pytest.raises(CompileError, match="DynamicQuantizeLinear .* computes one scale and zero point from all"):
-        generate(save(dynamic, tmp_path, "dynamic"), "c", stream=True)
+        generate(save(dynamic, tmp_path, "dynamic"), Options("c", stream=True))

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx2src import CompileError
+from onnx2src import CompileError, Options
 from onnx2src.harness import Interface
 from onnx2src.ops import _REGISTRY
 
@@ -72,7 +72,7 @@ def compile_options(entry, path, bounds=True):
     options = dict(consts=consts, fixed_dims=entry.get("fix_dims", {}))
     if bounds:
         shapes = {spec["name"]: spec["shape"] for spec in specs}
-        options["max_dims"] = {d.symbols()[0]: n for name, _, shape in Interface(path, **options).inputs
+        options["max_dims"] = {d.symbols()[0]: n for name, _, shape in Interface(path, Options("c", **options)).inputs
                                for d, n in zip(shape, shapes[name]) if not isinstance(d, int)}
     return options
 

@@ -20,10 +20,10 @@ PROGRAM = """
 import importlib, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.ops import _REGISTRY
-generate({model!r}, "c")
-generate({model!r}, "numpy")
+generate({model!r}, Options("c"))
+generate({model!r}, Options("numpy"))
 print(" ".join(sorted(_REGISTRY)))
 """
 

@@ -41,7 +41,7 @@ def test_seed_model_with_approximate_activations(name, tmp_path):
     import onnx2src
     from onnx2src.harness import CModel, Interface
     path = os.path.join(SAMPLES, f"{name}.onnx")
-    files = onnx2src.generate(path, "c", name=name, approximate=True, max_dims={"batch": 3})
+    files = onnx2src.generate(path, onnx2src.Options("c", name=name, approximate=True, max_dims={"batch": 3}))
     assert "o2s_fast_tanhf(" in files[f"{name}.c"]
     run = CModel(files, name, Interface(path), str(tmp_path))
     rng = np.random.default_rng(7)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, build, chunked, ort_run, stream_plan
-from onnx2src import frontend, generate
+from onnx2src import Options, frontend, generate
 from onnx2src.harness import CStream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def test_chunks_match_whole_sequence(path, target, tmp_path):
 ])
 def test_models_that_cannot_stream_say_why(stem, reason, tmp_path):
     path = os.path.join(ROOT, "tests", "exports", stem + ".onnx")
-    files = generate(path, "c", name="m")
+    files = generate(path, Options("c", name="m"))
     header = " ".join(files["m.h"].split())
     assert f"Streaming: no step API ({reason.replace(chr(34), chr(39))}" in header
     assert "m_step" not in header and "m_step" not in files["m.c"]

@@ -19,7 +19,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, build, ort_run, save
-from onnx2src import frontend
+from onnx2src import Options, frontend
 from onnx2src.ops import LAST
 from onnx2src.passes import PIPELINE, lower, run_all
 
@@ -476,8 +476,7 @@ def test_hand_built_stream_in_onnxruntime(name, tmp_path):                      
 
 def compiled(path):
     graph = frontend.load(path)
-    graph.bounds = {s: 16 for s in graph.symbols()}
-    run_all(graph)
+    run_all(graph, Options("c", max_dims={s: 16 for s in graph.symbols()}))
     return graph
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, max_error, ort_run, wide_bounds
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 from onnx2src.harness import CModel, Interface, rounded_model
 from onnx2src.reduced_weights import bf16_bits
 
@@ -37,9 +37,9 @@ def inputs_for(iface, rng, size=3):
 def test_bf16_matches_the_rounded_model(model, tmp_path):
     path = os.path.join(ROOT, model)
     max_dims = wide_bounds(path)
-    files = generate(path, "c", name="m", max_dims=max_dims, weights="bf16")
+    files = generate(path, Options("c", name="m", max_dims=max_dims, weights="bf16"))
     assert "o2s_gemm_float_bf16(" in files["m.c"]
-    iface = Interface(path, max_dims)
+    iface = Interface(path)
     c_model = CModel(files, "m", iface, str(tmp_path))
     x = inputs_for(iface, np.random.default_rng(4))
     got = c_model(*x)
@@ -53,20 +53,20 @@ def test_bf16_matches_the_rounded_model(model, tmp_path):
 def test_bf16_halves_the_matrix_bytes():
     path = os.path.join(ROOT, "samples", "bench", "lstm_i64_h256.onnx")
     float_summary, bf16_summary = {}, {}
-    generate(path, "c", name="m", summary=float_summary)
-    generate(path, "c", name="m", summary=bf16_summary, weights="bf16")
+    generate(path, Options("c", name="m"), summary=float_summary)
+    generate(path, Options("c", name="m", weights="bf16"), summary=bf16_summary)
     ratio = bf16_summary["weight_bytes"] / float_summary["weight_bytes"]
     assert 0.5 <= ratio < 0.51, ratio  # the biases stay float
 
 
 def test_bf16_is_named_in_the_provenance_and_refused_by_numpy():
     path = os.path.join(ROOT, "samples", "simple_gru.onnx")
-    files = generate(path, "c", weights="bf16")
+    files = generate(path, Options("c", weights="bf16"))
     assert "--weights bf16" in files["simple_gru.c"].splitlines()[3]
     with pytest.raises(CompileError, match="--weights bf16 is for the C target"):
-        generate(path, "numpy", weights="bf16")
+        generate(path, Options("numpy", weights="bf16"))
     with pytest.raises(CompileError, match="unknown weight format 'f8'"):
-        generate(path, "c", weights="f8")
+        generate(path, Options("c", weights="f8"))
 
 
 def test_bf16_rounds_to_nearest_even():
@@ -85,7 +85,7 @@ def test_reduced_weights_code_is_warning_free(flags, weights, tmp_path):
     cc = shutil.which("g++" if "c++" in flags else "gcc")
     if cc is None:
         pytest.skip("gcc / g++ is not installed")
-    files = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), "c", name="m", weights=weights)
+    files = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), Options("c", name="m", weights=weights))
     for fname, text in files.items():
         (tmp_path / fname).write_text(text)
     for src in ("m.c", "m_weights.c"):

@@ -17,7 +17,7 @@ import pytest
 from onnx import numpy_helper
 
 from conftest import assert_close, ort_run
-from onnx2src import CompileError, generate
+from onnx2src import CompileError, Options, generate
 from onnx2src.harness import WARNINGS, compiler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +75,7 @@ def lstm(tmp_path_factory):
     for kind in ("inline", "file"):
         folder = work / kind
         folder.mkdir()
-        files = generate(LSTM, "c", name="m", weights_file=kind == "file")
+        files = generate(LSTM, Options("c", name="m", weights_file=kind == "file"))
         built[kind] = (files, compile_library(files, str(folder), "m"))
     return built
 
@@ -121,7 +121,7 @@ def test_bad_weights_are_refused(lstm):
         damaged[at] ^= 0x40
         keep, pointer = aligned(bytes(damaged))
         assert run(lib, "m", pointer, x, expected, (1, 7))[0] == EWEIGHTS, at
-    other = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), "c", name="m", weights_file=True)
+    other = generate(os.path.join(ROOT, "samples", "simple_gru.onnx"), Options("c", name="m", weights_file=True))
     keep, pointer = aligned(other["m.weights"])
     assert run(lib, "m", pointer, x, expected, (1, 7))[0] == EWEIGHTS
 
@@ -139,7 +139,7 @@ def test_a_retrained_model_runs_on_the_same_code(lstm, tmp_path):
     path = str(tmp_path / "retrained.onnx")
     onnx.save(model, path)
     files, lib = lstm["file"]
-    retrained = generate(path, "c", name="m", weights_file=True)
+    retrained = generate(path, Options("c", name="m", weights_file=True))
     assert code(retrained["m.c"]) == code(files["m.c"])
     assert retrained["m.weights"] != files["m.weights"]
     x = lstm_inputs(seed=2)
@@ -152,7 +152,7 @@ def test_a_retrained_model_runs_on_the_same_code(lstm, tmp_path):
 
 
 def test_streaming_takes_the_weights_file(tmp_path):
-    files = generate(KWS, "c", name="kws", weights_file=True, max_dims={"batch": 2, "seq": 8})
+    files = generate(KWS, Options("c", name="kws", weights_file=True, max_dims={"batch": 2, "seq": 8}))
     lib = compile_library(files, str(tmp_path), "kws")
     x = np.random.default_rng(3).standard_normal((2, 6, 8)).astype(np.float32)
     expected = ort_run(KWS, [x])
@@ -178,7 +178,7 @@ def test_streaming_takes_the_weights_file(tmp_path):
 
 def test_numpy_refuses_a_weights_file():
     with pytest.raises(CompileError, match="--weights-file is for the C target"):
-        generate(LSTM, "numpy", weights_file=True)
+        generate(LSTM, Options("numpy", weights_file=True))
 
 
 def test_weights_source_is_compact_and_exact(lstm):

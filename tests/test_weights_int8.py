@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import assert_close, max_error, ort_run, wide_bounds
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.bench import prepare
 from onnx2src.emit.c import int8_words
 from onnx2src.harness import CModel, Interface, load_numpy, reference, rounded_model
@@ -41,8 +41,8 @@ def inputs_for(iface, rng, size=3):
 def test_int8_matches_the_dequantized_model(model, target, tmp_path):
     path = os.path.join(ROOT, model)
     max_dims = wide_bounds(path)
-    files = generate(path, target, name="m", max_dims=max_dims, weights="int8")
-    iface = Interface(path, max_dims)
+    files = generate(path, Options(target, name="m", max_dims=max_dims, weights="int8"))
+    iface = Interface(path)
     if target == "c":
         assert "o2s_gemm_float_i8(_isa" in files["m.c"]
         run = CModel(files, "m", iface, str(tmp_path), ("-O1", "-DO2S_NO_DISPATCH"))
@@ -65,8 +65,8 @@ def test_int8_kernel_paths(flags, tmp_path):
     product) and an input width (10) that is not a multiple of 4 (a last word with fewer rows)."""
     path = os.path.join(ROOT, "samples", "simple_lstm.onnx")
     max_dims = {"batch": 5, "seq": 16}
-    files = generate(path, "c", name="m", max_dims=max_dims, weights="int8")
-    iface = Interface(path, max_dims)
+    files = generate(path, Options("c", name="m", max_dims=max_dims, weights="int8"))
+    iface = Interface(path)
     run = CModel(files, "m", iface, str(tmp_path), flags)
     x = [np.random.default_rng(6).standard_normal((5, 7, 10)).astype(np.float32)]
     assert_close(run(*x), ort_run(rounded_model(path, str(tmp_path / "int8.onnx"), "int8"), x), f"{flags}")
@@ -75,8 +75,8 @@ def test_int8_kernel_paths(flags, tmp_path):
 def test_int8_quarters_the_matrix_bytes():
     path = os.path.join(ROOT, "samples", "bench", "lstm_i64_h256.onnx")
     float_summary, int8_summary = {}, {}
-    generate(path, "c", name="m", summary=float_summary)
-    files = generate(path, "c", name="m", summary=int8_summary, weights="int8")
+    generate(path, Options("c", name="m"), summary=float_summary)
+    files = generate(path, Options("c", name="m", weights="int8"), summary=int8_summary)
     ratio = int8_summary["weight_bytes"] / float_summary["weight_bytes"]
     assert 0.25 <= ratio < 0.26, ratio  # the biases and the column scales stay float
     assert f"{int8_summary['weight_bytes']} bytes of weights" in files["m.h"]
@@ -143,16 +143,17 @@ def test_int8_real_models(entry, tmp_path):
     (silero VAD) or as initializers (DeepFilterNet3): all are found, both targets match the
     dequantized model, and the C weights shrink."""
     path = os.path.normpath(os.path.join(os.path.dirname(REAL), entry["file"]))
-    iface, inputs, env, _ = prepare(path, list(entry["dims"].items()), None, (), (), 0,
-                                    list(entry.get("const", {}).items()), list(entry.get("fix_dim", {}).items()))
-    options = dict(max_dims=dict(env), consts=iface.consts, fixed_dims=iface.fixed_dims)
+    pinning = Options("c", consts=entry.get("const"), fixed_dims=entry.get("fix_dim"))
+    iface, inputs, env, _ = prepare(path, list(entry["dims"].items()), None, (), (), 0, pinning)
+    options = dict(max_dims=env, consts=pinning.consts, fixed_dims=pinning.fixed_dims)
     expected = reference(rounded_model(path, str(tmp_path / "int8.onnx"), "int8"), pinned=iface.pinned)[1](inputs)
     float_summary, int8_summary = {}, {}
-    generate(path, "c", name="m", summary=float_summary, **options)
-    files = generate(path, "c", name="m", summary=int8_summary, weights="int8", **options)
+    generate(path, Options("c", name="m", **options), summary=float_summary)
+    files = generate(path, Options("c", name="m", weights="int8", **options), summary=int8_summary)
     assert int8_summary["weight_bytes"] < 0.75 * float_summary["weight_bytes"]
     assert_close(CModel(files, "m", iface, str(tmp_path), ("-O1", "-DO2S_NO_DISPATCH"))(*inputs), expected, "C")
-    module = load_numpy(generate(path, "numpy", name="m", weights="int8", **options)["m.py"], "m", str(tmp_path))
+    module = load_numpy(generate(path, Options("numpy", name="m", weights="int8", **options))["m.py"], "m",
+                        str(tmp_path))
     assert_close(list(module.run(*inputs)), expected, "NumPy")
 
 
@@ -181,11 +182,11 @@ def test_batched_constant_b_packed_at_compile_time(weights, tmp_path):
     path = str(tmp_path / "batched.onnx")
     onnx.save(_batched_model(), path)
     max_dims = {"b": 4, "t": 8}
-    files = generate(path, "c", name="m", max_dims=max_dims, weights=weights)
+    files = generate(path, Options("c", name="m", max_dims=max_dims, weights=weights))
     assert "o2s_pack_float(" not in files["m.c"]  # nothing packed at run time
     kernel = {"float": "o2s_gemm_float(", "bf16": "o2s_gemm_float_bf16(", "int8": "o2s_gemm_float_i8("}[weights]
     assert files["m.c"].count(kernel + "_isa") == 2
-    iface = Interface(path, max_dims)
+    iface = Interface(path)
     rng = np.random.default_rng(10)
     x = [rng.standard_normal((2, 4, 7, 8)).astype(np.float32), rng.standard_normal((2, 8, 5)).astype(np.float32)]
     reference = path if weights == "float" else rounded_model(path, str(tmp_path / "rounded.onnx"), weights)

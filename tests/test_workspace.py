@@ -2,22 +2,29 @@
 
 NAME_run_workspace runs each model on exactly NAME_workspace_size bytes (the harness puts guard
 bytes on both sides and fails on any write outside them) and matches onnxruntime; bad
-workspaces and states get their error codes; and a C program running two models, each in two
-threads at once on different inputs with their own workspaces and stream states, is clean under
-ThreadSanitizer and gives every thread onnxruntime's outputs.
+workspaces and states get their error codes; dims out of bounds have the workspace size
+NAME_WORKSPACE_INVALID, a model without working memory 0 (and runs on NULL); a state of
+NAME_state_size bytes from malloc streams; and a C program running two models, each in two
+threads at once on different inputs with their own workspaces and stream states (malloc'd,
+of NAME_workspace_size and NAME_state_size bytes), is clean under ThreadSanitizer and gives
+every thread onnxruntime's outputs.
 """
 import ctypes
 import glob
 import os
 import shutil
 import subprocess
+import types
 
 import numpy as np
 import pytest
 
+import onnx
+from onnx import TensorProto, helper
+
 from conftest import assert_close, build, ort_run
-from onnx2src import generate
-from onnx2src.harness import CStream, Interface
+from onnx2src import Options, generate
+from onnx2src.harness import WORKSPACE_INVALID as INVALID, CModel, CStream, Interface
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = sorted(glob.glob(os.path.join(ROOT, "samples", "*.onnx")) +
@@ -52,8 +59,9 @@ def test_bad_workspace_and_state_are_refused(tmp_path):
     outs = [np.zeros((2, 3, 4), np.float32), np.zeros((2, 4), np.float32)]
     pointers = [a.ctypes.data_as(ctypes.c_void_p) for a in [x, *outs]]
     dims = [ctypes.c_int64(2), ctypes.c_int64(3)]
-    assert model.workspace_size(*dims) > 0
-    assert model.workspace_size(ctypes.c_int64(5), ctypes.c_int64(3)) == 0  # batch above its bound
+    assert 0 < model.workspace_size(*dims) < INVALID
+    assert model.workspace_size(ctypes.c_int64(5), ctypes.c_int64(3)) == INVALID  # batch above its bound
+    assert model.workspace_size(ctypes.c_int64(0), ctypes.c_int64(3)) == INVALID  # below 1
     run = getattr(lib, "model_run_workspace")
     assert run(None, *dims, *pointers) == 5  # MODEL_EWORKSPACE
     memory = np.zeros(model.workspace_size(*dims) + 64, np.uint8)
@@ -67,6 +75,60 @@ def test_bad_workspace_and_state_are_refused(tmp_path):
     assert step(stream.pointer, aligned, *dims, *pointers) == 0
     with pytest.raises(RuntimeError, match="model_init returned 1"):
         CStream(model, batch=5)  # above the batch bound: MODEL_EDIM
+
+
+def test_a_model_without_working_memory_needs_no_workspace(tmp_path):
+    """Y = Relu(X) writes straight into the output: NAME_workspace_size is 0 (not the answer for
+    dims out of bounds, NAME_WORKSPACE_INVALID), and NAME_run_workspace runs on NULL."""
+    graph = helper.make_graph([helper.make_node("Relu", ["X"], ["Y"])], "relu",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", 4])])
+    path = str(tmp_path / "relu.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    model = build(path, "c", tmp_path, max_dims={"n": 8})
+    header = (tmp_path / "model.h").read_text()
+    assert "#define MODEL_WORKSPACE_INVALID ((size_t)-1)" in header
+    assert model.workspace_size(ctypes.c_int64(8)) == 0
+    assert model.workspace_size(ctypes.c_int64(9)) == INVALID
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    y = np.zeros_like(x)
+    run = model.lib.model_run_workspace
+    assert run(None, ctypes.c_int64(3), x.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p)) == 0
+    assert_close([y], ort_run(path, [x]))
+    assert run(None, ctypes.c_int64(9), x.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p)) == 1
+
+
+def test_a_state_of_state_size_bytes_streams_chunk_by_chunk(tmp_path):
+    """NAME_state_size() is sizeof(NAME_state); a state of that many bytes from malloc runs a
+    sequence chunk by chunk like onnxruntime runs it whole, and after each chunk the last-step
+    output holds the value for the steps so far (onnxruntime on the sequence up to there)."""
+    path = os.path.join(ROOT, "tests", "exports", "stream", "kws_lstm_ts.onnx")
+    files = generate(path, Options("c", name="model", max_dims={"batch": 2, "seq": 8}))
+    assert "size_t model_state_size(void);" in files["model.h"]
+    files["sizeof.c"] = '#include "model.h"\nsize_t test_sizeof_state(void) { return sizeof(model_state); }\n'
+    model = CModel(files, "model", Interface(path), str(tmp_path), ("-O1", "-DO2S_NO_DISPATCH"))
+    size, sizeof = model.lib.model_state_size, model.lib.test_sizeof_state
+    size.restype = sizeof.restype = ctypes.c_size_t
+    assert size() == sizeof() > 0
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    state = types.SimpleNamespace(pointer=ctypes.c_void_p(libc.malloc(size())))
+    try:
+        assert model.lib.model_init(state.pointer, ctypes.c_int64(2)) == 0
+        x = np.random.default_rng(4).standard_normal((2, 8, 8)).astype(np.float32)
+        whole = ort_run(path, [x])
+        start = 0
+        for steps in (3, 1, 4):
+            end = start + steps
+            code, (scores, last) = model.call(x[:, start:end], state=state)
+            assert code == 0
+            assert_close([scores], [whole[0][:, start:end]], f"steps {start}..{end}")
+            assert_close([last], [ort_run(path, [x[:, :end]])[1]], f"the last step's output after {end} steps")
+            start = end
+        assert_close([last], [whole[1]], "the last chunk's last-step output")
+    finally:
+        libc.free(state.pointer)
 
 
 THREADS_MAIN = r"""
@@ -84,8 +146,8 @@ static void *work(void *arg)
     job *j = (job *)arg;
     void *wa = malloc(a_workspace_size(BATCH, SEQ)), *wb = malloc(b_workspace_size(BATCH, SEQ));
     void *wa1 = malloc(a_workspace_size(BATCH, 1)), *wb1 = malloc(b_workspace_size(BATCH, 1));
-    a_state *sa = (a_state *)malloc(sizeof(a_state));
-    b_state *sb = (b_state *)malloc(sizeof(b_state));
+    a_state *sa = (a_state *)malloc(a_state_size());
+    b_state *sb = (b_state *)malloc(b_state_size());
     for (int r = 0; r < 20 && !j->status; r++) {
         j->status |= a_run_workspace(wa, BATCH, SEQ, j->xa, j->ya, j->ya + A_OUT0);
         j->status |= b_run_workspace(wb, BATCH, SEQ, j->xb, j->yb, j->yb + B_OUT0);
@@ -158,7 +220,8 @@ def test_two_models_in_two_threads_under_thread_sanitizer(tmp_path):
     paths = {k: os.path.join(ROOT, "tests", "exports", "stream", f) for k, f in
              (("a", "kws_lstm_ts.onnx"), ("b", "mask_gru_ts.onnx"))}
     for k, path in paths.items():
-        for fname, text in generate(path, "c", name=k, max_dims={"batch": batch, "seq": seq}).items():
+        options = Options("c", name=k, max_dims={"batch": batch, "seq": seq})
+        for fname, text in generate(path, options).items():
             (tmp_path / fname).write_text(text)
     features = {"a": 8, "b": 6}
     shapes = {"a": [(batch, seq, 4), (batch, 4)], "b": [(batch, seq, 6), (1, batch, 12)]}

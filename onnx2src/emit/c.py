@@ -69,16 +69,16 @@ WEIGHT_ALIGN = 16      # elements: each weight tensor (but the smaller ones) sta
 
 
 class Source:
-    def __init__(self, graph, name, approximate=False, weight_format="float"):
-        self.graph, self.name = graph, name
-        self.weight_format = weight_format  # how constant float matrices are stored (--weights)
-        self.names = c_namer(name)
+    def __init__(self, graph, options):
+        self.graph, self.name = graph, options.name
+        self.weight_format = options.weights  # how constant float matrices are stored (--weights)
+        self.names = c_namer(self.name)
         self.weights, self.pointers = [], []
         self.weight_ends = {}      # dtype name -> elements of its weight block so far
-        self.upper = name.upper()
+        self.upper = self.name.upper()
         self.kernels = {}          # dtype name -> kernels used ("gemm", "pack")
         self.vmath = False         # whether the float activations of templates/c/vmath.c are used
-        self.approximate = approximate
+        self.approximate = options.approximate  # --approx-activations
         self.env = environment()
         self.states = {}           # id(Recurrent node) -> its members in NAME_state (when it streams)
 
@@ -367,12 +367,12 @@ def int8_words(q: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(quads).view("<i4")[..., 0].astype(np.int32)
 
 
-def emit(graph, name: str, source: str, approximate: bool = False, summary=None, weights_file: bool = False,
-         weight_format: str = "float"):
-    """{NAME.h, NAME.c: text, and NAME_weights.c: text or, with `weights_file`, NAME.weights:
-    bytes}; `summary`, a dict, receives the memory figures; `weight_format` "bf16" stores the
-    constant float matrices of the matrix products as bfloat16."""
-    src = Source(graph, name, approximate, weight_format)
+def emit(graph, options, source: str, summary=None):
+    """{NAME.h, NAME.c: text, and NAME_weights.c: text or, with options.weights_file,
+    NAME.weights: bytes} for the compile options (options.py; its name is set); `source` is the
+    model file's name; `summary`, a dict, receives the memory figures."""
+    src = Source(graph, options)
+    name, weights_file = options.name, options.weights_file
     upper = src.upper
     dims = [{"name": src.dim_name(s), "onnx": quoted(s) + dim_origin(graph, s), "macro": src.bound_macro(s),
              "default": graph.bounds[s]} for s in graph.symbols()]

@@ -30,10 +30,10 @@ TANH_GATES = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "
 
 
 class Module:
-    def __init__(self, graph, name, weight_format="float"):
-        self.graph, self.name = graph, name
-        self.int8 = weight_format == "int8"  # float weights of int8 values kept as int8 (reduced_weights)
-        self.names = py_namer(name)
+    def __init__(self, graph, options):
+        self.graph, self.name = graph, options.name
+        self.int8 = options.weights == "int8"  # float weights of int8 values kept as int8 (reduced_weights)
+        self.names = py_namer(self.name)
         self.weights, self.helpers = [], []
         self.env = environment()
         self.states = {}  # id(Recurrent node) -> index of its h in a stream's state (c follows)
@@ -199,8 +199,11 @@ class Module:
         return {k: self.value(v) for k, v in derived.items()}
 
 
-def emit(graph, name: str, source: str, weight_format: str = "float"):
-    m = Module(graph, name, weight_format)
+def emit(graph, options, source: str):
+    """{NAME.py: text} for the compile options (options.py; its name is set); `source` is the
+    model file's name."""
+    name = options.name
+    m = Module(graph, options)
     for s in graph.symbols():
         m.dim_name(s)
     stream = stream_interface(m, graph)

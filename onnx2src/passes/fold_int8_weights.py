@@ -7,7 +7,7 @@ constant as int8 values and scales again (C: the int8 matrix kernel reads them; 
 arrays), so the model's int8 weights stay int8 and are read as int8, instead of dequantized
 into working memory at every call. Any other DequantizeLinear stays (ops/quantize.py).
 
-With --weights int8 (graph.int8_weights) the model's matrix weights are such values already
+With --weights int8 (graph.options.weights) the model's matrix weights are such values already
 (reduced_weights.round_model); each one read as such is marked int8 here, so that a Conv's
 weights, too, become the int8 kernel's B.
 
@@ -78,7 +78,7 @@ def run(graph) -> bool:
         for index, v in enumerate(node.inputs):
             if v is not None:
                 readers.setdefault(id(v), []).append((node, index))
-    if graph.int8_weights:
+    if graph.options is not None and graph.options.weights == "int8":
         for v in (v for node in graph.nodes for v in node.inputs if v is not None and v.is_constant):
             axes = [_axes(reader, index, v.shape) for reader, index in readers[id(v)]]
             if v.dtype.name == "float" and all(a is not None and recover(v.data, a) for a in axes):

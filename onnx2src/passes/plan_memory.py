@@ -9,6 +9,7 @@ valid when the user overrides a bound with -D at C build time.
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ..options import DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM
 from ..dims import Dim, evaluate, product, upper_bound
 from ..ir import CompileError
 
@@ -96,13 +97,12 @@ def run(graph) -> bool:
 
 
 def default_bounds(graph):
-    """The bounds asked for (graph.bounds), and the defaults for the others: a recurrence's batch
-    dim 1 (one stream: the static arena then grows with nothing but the sequence bound), any other
-    dim DEFAULT_MAX_DIM."""
-    from .. import DEFAULT_MAX_BATCH, DEFAULT_MAX_DIM
+    """The bounds asked for (graph.options.max_dims), and the defaults for the others: a
+    recurrence's batch dim 1 (one stream: the static arena then grows with nothing but the
+    sequence bound), any other dim DEFAULT_MAX_DIM."""
     batch = {s for n in graph.nodes if n.op_type == "Recurrent" and isinstance(n.attrs["batch"], Dim)
              for s in n.attrs["batch"].symbols() if n.attrs["batch"] == Dim.symbol(s)}
-    requested = getattr(graph, "bounds", None) or {}
+    requested = dict(graph.options.max_dims) if graph.options is not None else {}
     return {s: requested.get(s, DEFAULT_MAX_BATCH if s in batch else DEFAULT_MAX_DIM) for s in graph.symbols()}
 
 

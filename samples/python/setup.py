@@ -18,7 +18,7 @@ class build_py_with_model(build_py):
 
         folder = os.path.join(self.build_lib, "lstm_demo")
         self.mkpath(folder)
-        for name, text in onnx2src.generate(MODEL, "numpy", name="model").items():
+        for name, text in onnx2src.generate(MODEL, onnx2src.Options("numpy", name="model")).items():
             with open(os.path.join(folder, name), "w", encoding="utf-8", newline="\n") as f:
                 f.write(text)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from onnx2src import generate
+from onnx2src import Options, generate
 from onnx2src.harness import CModel, Interface, rounded_model
 
 from conftest import ort_run
@@ -73,7 +73,7 @@ class Case:
         self.inputs = [rng.standard_normal(shape).astype(dtype) for shape, (_, dtype, _) in
                        zip(self.interface.input_shapes(self.sizes), self.interface.inputs)]
         self.outputs = self.output_types(self.sizes)
-        self.files = generate(self.path, "c", name=self.name, max_dims=self.sizes, weights=weights)
+        self.files = generate(self.path, Options("c", name=self.name, max_dims=self.sizes, weights=weights))
         with tempfile.TemporaryDirectory() as folder:
             reference = self.path if weights == "float" else rounded_model(
                 self.path, os.path.join(folder, "rounded.onnx"), weights)

@@ -89,7 +89,7 @@ def main_c(name: str, calls, workspace: int = 0) -> str:
     """main.c making `calls` (Call each) to model `name` in order, until one returns a nonzero
     status. The calls that take a workspace share a static one of main.c's, of `workspace`
     bytes, and each first checks that NAME_workspace_size at its dims fits in it (else the
-    status is WORKSPACE_SHORT). The calls with `state` share a NAME_state of main.c's. The
+    status is WORKSPACE_SHORT; dims out of bounds are left to the call, which answers NAME_EDIM). The calls with `state` share a NAME_state of main.c's. The
     outputs are printed in order, call after call."""
     parts = [f"/* main.c: written by tests/embedded/program.py: call {name} on fixed inputs and\n"
              " * print the status, the instruction counter and the outputs' bytes. */\n"
@@ -116,9 +116,10 @@ def main_c(name: str, calls, workspace: int = 0) -> str:
             parts.append(f"static {BY_NUMPY[np.dtype(dtype)].c} output{outputs}[{max(size, 1)}];\n")
             args.append(f"output{outputs}")
             outputs += 1
-        if call.workspace:
+        if call.workspace:  # dims out of bounds (NAME_WORKSPACE_INVALID): the call says NAME_EDIM
             needed = f"{name}_workspace_size({', '.join(dims)})"
-            statements.append(f"    if (status == 0 && {needed} > sizeof workspace)\n"
+            statements.append(f"    if (status == 0 && {needed} != {name.upper()}_WORKSPACE_INVALID && "
+                              f"{needed} > sizeof workspace)\n"
                               "        status = WORKSPACE_SHORT;\n")
         statements.append(f"    if (status == 0)\n        status = {call.function}({', '.join(args)});\n")
     parts.append(OUTPUT_HELPERS)
