@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Tuple
 
+LINE_LIMIT = 1000  # characters of an error line
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit status 2 (the CLI contract),
@@ -39,5 +41,7 @@ def fail(prog: str, error, status: int = 2) -> int:
     the input is at fault)."""
     text = error.summary() if hasattr(error, "summary") else str(error)
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # one line, always
+    if len(text) > LINE_LIMIT:  # a hostile model's strings can be long
+        text = text[:LINE_LIMIT - 3] + "..."
     print(f"{prog}: error: {text}", file=sys.stderr)
     return status
