@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 from onnx import helper
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
-from .ir import CompileError, Node
+from .ir import BY_ONNX, CompileError, Node, dtype_from_onnx
 from .ir import shown_name as _shown
 
 MIN_OPSET = 7
@@ -297,7 +297,9 @@ def _check_arity(names: List[str], formals, least: int, most: int, what: str, no
 
 
 def _check_tensor(t, what: str, node: Optional[Node] = None) -> None:
-    """A tensor's dims are sizes, and its data (inline) is as long as they say."""
+    """A tensor's data type is one onnx2src reads, its dims are sizes, and its data (inline) is
+    as long as they say."""
+    dtype_from_onnx(t.data_type, what, node)
     count = 1
     for d in t.dims:
         if d < 0:
@@ -324,17 +326,13 @@ def _check_tensor(t, what: str, node: Optional[Node] = None) -> None:
 
 
 def _byte_size(t) -> Optional[int]:
-    """Bytes of the tensor's data, for the fixed-size types onnx2src reads (else None)."""
-    try:
-        itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-    except Exception:
-        return None
-    if t.data_type in (onnx.TensorProto.STRING,) or t.data_type >= onnx.TensorProto.FLOAT8E4M3FN:
+    """Bytes of the tensor's data, for the data types onnx2src reads (else None)."""
+    if t.data_type not in BY_ONNX:
         return None
     count = 1
     for d in t.dims:
         count *= max(d, 0)
-    return count * itemsize
+    return count * BY_ONNX[t.data_type].numpy.itemsize
 
 
 def _dtype_name(data_type: int) -> str:

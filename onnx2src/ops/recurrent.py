@@ -43,6 +43,11 @@ def _sizes(node):
         raise CompileError(f"layout {layout} is not 0 or 1", node)
     if x.rank != 3 or w.rank != 3 or r.rank != 3:
         raise CompileError("X, W and R must be 3-D", node)
+    if not all(isinstance(d, int) for d in (*w.shape, *r.shape, x.shape[2])):
+        raise CompileError(f"X {list(x.shape)}, W {list(w.shape)} and R {list(r.shape)} must have sizes known "
+                           f"at compile time but for the sequence and batch (fix a dim with --fix-dim)", node)
+    if x.shape[2] != w.shape[2]:
+        raise CompileError(f"X's input size {x.shape[2]} is not W's {w.shape[2]}", node)
     seq, batch = (x.shape[1], x.shape[0]) if layout else (x.shape[0], x.shape[1])
     hidden = node.attrs.get("hidden_size", r.shape[2])
     gates = GATES[node.op_type]
