@@ -124,6 +124,13 @@ NODE_CASES = {
         [helper.make_node("Upsample", ["x", "s"], ["y"], name="u")], [tensor("x", [1, 1, 2, 2])],
         [tensor("y", [1, 1, 4, 4])], [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")]),
         ["(Upsample)", "deprecated"]),
+    "lstm_input_size_unknown": (lambda: (lambda m: (
+        m.graph.input[0].type.tensor_type.shape.dim[2].__setattr__("dim_param", "*/ x"), m)[1])(sample()),
+        ["(LSTM)", "must have sizes known at compile time"]),
+    "constant_of_unread_type": (lambda: model_of(
+        [helper.make_node("Constant", [], ["y"], name="c", value=onnx.TensorProto(name="", data_type=TP.FLOAT8E4M3FN, dims=[1],
+                                                                                  raw_data=b"\0"))],
+        [], [tensor("y", [1])]), ["(Constant)", 'attribute "value" has data type FLOAT8E4M3FN']),
     "gather_from_a_scalar": (lambda: model_of(
         [helper.make_node("Gather", ["k", "i"], ["y"], name="g")], [tensor("i", [2], TP.INT64)], [tensor("y", [2])],
         [numpy_helper.from_array(np.array(1.0, np.float32), "k")]), ["(Gather)", "data is a scalar"]),
