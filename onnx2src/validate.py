@@ -29,7 +29,7 @@ from .ir import BY_ONNX, CompileError, Node, dtype_from_onnx
 from .ir import shown_name as _shown
 
 MIN_OPSET = 7
-MAX_NODES = 100_000          # nodes of the model, subgraphs included
+MAX_NODES = 50_000           # nodes of the model, subgraphs included (generating C takes about 1 ms a node)
 MAX_DEPTH = 16               # subgraphs inside subgraphs
 MAX_ELEMENTS = (1 << 31) - 1 # elements of one tensor (a dim's size, a product of dims)
 MAX_ATTRIBUTE_ELEMENTS = 1 << 24  # entries of one list attribute
