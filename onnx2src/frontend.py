@@ -144,9 +144,7 @@ def _type_of(vi, named: set, origins: Optional[dict] = None):
     make identifiers of any text). A dim that says nothing — no value, a negative one as older
     exporters write for "unknown", a dim_param "" or "?" — is a symbolic dim of its own, named
     INPUT_dimAXIS (an identifier unlike every name the model uses; `named` collects them, and
-    `origins`, given for graph inputs, maps each to (input, axis, what the model declares)). A
-    size of 0 is refused for a graph input (no C array can hold it); in other declarations it is
-    read as unknown."""
+    `origins`, given for graph inputs, maps each to (input, axis, what the model declares))."""
     is_input = origins is not None
     what = f'{"graph input" if is_input else "declared value"} "{shown_name(vi.name)}"'
     t = vi.type
@@ -158,14 +156,12 @@ def _type_of(vi, named: set, origins: Optional[dict] = None):
         return dtype, None
     shape, count = [], 1
     for axis, d in enumerate(tt.shape.dim):
-        if d.HasField("dim_value") and d.dim_value > 0:
+        if d.HasField("dim_value") and d.dim_value >= 0:
             count *= d.dim_value
             if count > validate.MAX_ELEMENTS:
                 raise CompileError(f"{what} has dims {_dims_text(tt)}: more than "
                                    f"{validate.MAX_ELEMENTS:,} elements")
             shape.append(int(d.dim_value))
-        elif is_input and d.HasField("dim_value") and d.dim_value == 0:
-            raise CompileError(f"{what} has a dim of size 0 (axis {axis}): an empty input can't be compiled")
         elif d.dim_param not in UNKNOWN:
             shape.append(Dim.symbol(d.dim_param))
         else:

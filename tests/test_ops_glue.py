@@ -264,7 +264,7 @@ def test_range_refusals(tmp_path):
     cases = {
         "delta0": (np.int64, (0, 5, 0), "delta is 0"),
         "undeclared": (np.int64, None, "declares no shape"),
-        "bool": (np.bool_, (0, 1, 1), "not supported"),
+        "bool": (np.bool_, (0, 1, 1), "is bool, which Range does not take"),
         "infinite": (np.float32, (0, np.inf, 1), "no finite length"),
     }
     for name, (dtype, args, message) in cases.items():
