@@ -127,6 +127,9 @@ NODE_CASES = {
     "lstm_input_size_unknown": (lambda: (lambda m: (
         m.graph.input[0].type.tensor_type.shape.dim[2].__setattr__("dim_param", "*/ x"), m)[1])(sample()),
         ["(LSTM)", "must have sizes known at compile time"]),
+    "lstm_of_an_empty_batch": (lambda: (lambda m: (
+        m.graph.input[0].type.tensor_type.shape.dim[0].__setattr__("dim_value", 0), m)[1])(sample()),
+        ["(LSTM)", "is empty: no recurrence to run"]),
     "constant_of_unread_type": (lambda: model_of(
         [helper.make_node("Constant", [], ["y"], name="c", value=onnx.TensorProto(name="", data_type=TP.FLOAT8E4M3FN, dims=[1],
                                                                                   raw_data=b"\0"))],

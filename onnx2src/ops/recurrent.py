@@ -49,6 +49,8 @@ def _sizes(node):
     if x.shape[2] != w.shape[2]:
         raise CompileError(f"X's input size {x.shape[2]} is not W's {w.shape[2]}", node)
     seq, batch = (x.shape[1], x.shape[0]) if layout else (x.shape[0], x.shape[1])
+    if 0 in (seq, batch, x.shape[2], r.shape[2]):
+        raise CompileError(f"X {list(x.shape)} or R {list(r.shape)} is empty: no recurrence to run", node)
     hidden = node.attrs.get("hidden_size", r.shape[2])
     gates = GATES[node.op_type]
     dirs = len(_directions(node))
