@@ -182,13 +182,10 @@ def _dims_text(tt) -> str:
 
 
 def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
-    name = proto.name or f"{proto.op_type}_{index}"
-    node = Node(proto.op_type, name, [], [], domain=proto.domain)
-    if proto.domain in ONNX_DOMAINS:  # other domains: the op module checks what it reads
-        node.schema = onnx.defs.get_schema(proto.op_type, opset, "")  # validate.py checked it
-        node.version = node.schema.since_version
-    # A node no op module serves (or of another domain) keeps only its inputs and outputs:
-    # ops.check_supported, before shape inference, lists all such nodes in one error.
+    node = _listed(proto, index, opset)
+    # A node no op module serves (or of another domain) keeps only its inputs and outputs, and
+    # the nodes of its subgraphs: ops.check_supported, before shape inference, lists all such
+    # nodes in one error, those inside a Loop's body included.
     for a in (proto.attribute if supported(node) else ()):
         if a.type == onnx.AttributeProto.GRAPH and node.op_type == "If":
             node.attrs[a.name] = _branch(a.g, node, opset, values)
@@ -212,6 +209,20 @@ def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
         node.outputs.append(values[name_out])
     while node.inputs and node.inputs[-1] is None:
         node.inputs.pop()
+    return node
+
+
+def _listed(proto, index: int, opset: int) -> Node:
+    """The node as check_supported lists it: its name, op, domain and schema version, and, if
+    no op module serves it, the nodes of its subgraphs (each a Branch without values)."""
+    node = Node(proto.op_type, proto.name or f"{proto.op_type}_{index}", [], [], domain=proto.domain)
+    if proto.domain in ONNX_DOMAINS:  # other domains: the op module checks what it reads
+        node.schema = onnx.defs.get_schema(proto.op_type, opset, "")  # validate.py checked it
+        node.version = node.schema.since_version
+    if not supported(node):
+        for a in proto.attribute:
+            for k, sub in enumerate(([a.g] if a.HasField("g") else []) + list(a.graphs)):
+                node.attrs[f"{a.name}[{k}]"] = Branch([_listed(p, i, opset) for i, p in enumerate(sub.node)], [])
     return node
 
 

@@ -387,3 +387,22 @@ def test_valid_models_pass_validation():
         except CompileError as e:
             refused.append(f"{case.name}: {e}")
     assert refused == [], "\n".join(refused)
+
+
+def test_unsupported_ops_inside_subgraphs_are_listed(tmp_path):
+    """The one line listing unsupported operators names those inside an unsupported Loop's body
+    too (and inside an If in that body)."""
+    inner_if = helper.make_node("If", ["c"], ["z"], name="inner_if",
+                                then_branch=helper.make_graph([helper.make_node("Trilu", ["x"], ["z"], name="tri")],
+                                                              "t", [], [tensor("z", [])]),
+                                else_branch=helper.make_graph([helper.make_node("Trilu", ["x"], ["z"], name="tri2")],
+                                                              "e", [], [tensor("z", [])]))
+    body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"], name="id"),
+                              helper.make_node("SequenceEmpty", [], ["s"], name="empty"), inner_if],
+                             "body", [tensor("i", [], TP.INT64), tensor("c", [], TP.BOOL)],
+                             [tensor("c_out", [], TP.BOOL), tensor("z", [])])
+    m = model_of([helper.make_node("Loop", ["n", "cond"], ["zs"], body=body, name="loop")],
+                 [tensor("n", [], TP.INT64), tensor("cond", [], TP.BOOL), tensor("x", [2, 2])],
+                 [tensor("zs", None)])
+    assert_refused(tmp_path, m, "operators not supported: ", "Trilu-14 ×2", 'Loop-16 ×1 (first: "loop")',
+                   'SequenceEmpty-11 ×1 (first: "empty")')
