@@ -212,17 +212,18 @@ def _node(proto, index: int, opset: int, values: Dict[str, Value]) -> Node:
     return node
 
 
-def _listed(proto, index: int, opset: int) -> Node:
+def _listed(proto, index: int, opset: int, inside: bool = False) -> Node:
     """The node as check_supported lists it: its name, op, domain and schema version, and, if
-    no op module serves it, the nodes of its subgraphs (each a Branch without values)."""
+    no op module serves it or a node it is `inside`, the nodes of its subgraphs (each a Branch
+    without values)."""
     node = Node(proto.op_type, proto.name or f"{proto.op_type}_{index}", [], [], domain=proto.domain)
     if proto.domain in ONNX_DOMAINS:  # other domains: the op module checks what it reads
         node.schema = onnx.defs.get_schema(proto.op_type, opset, "")  # validate.py checked it
         node.version = node.schema.since_version
-    if not supported(node):
+    if inside or not supported(node):
         for a in proto.attribute:
             for k, sub in enumerate(([a.g] if a.HasField("g") else []) + list(a.graphs)):
-                node.attrs[f"{a.name}[{k}]"] = Branch([_listed(p, i, opset) for i, p in enumerate(sub.node)], [])
+                node.attrs[f"{a.name}[{k}]"] = Branch([_listed(p, i, opset, True) for i, p in enumerate(sub.node)], [])
     return node
 
 
