@@ -405,6 +405,44 @@ def init_bad_dims(m, rng, case):
     return f"tensor {t.name!r}: dims {old} → {list(t.dims)}"
 
 
+def init_reshaped(m, rng, case):
+    """A tensor's dims rearranged with its data intact: a well-formed file whose shapes no longer
+    fit the ops that read it (what only the ops' own shape rules can catch)."""
+    t = pick(rng, [t for t in tensors(m) if len(t.dims) >= 1 and 0 not in t.dims], "non-empty tensor")
+    old = list(t.dims)
+    choice = rng.randrange(4)
+    if choice == 0:
+        new = old[::-1]
+    elif choice == 1:
+        new = [math.prod(old)]
+    elif choice == 2:
+        new = [1] + old
+    else:
+        new = old[1:] if len(old) > 1 and old[0] == 1 else [old[0], -1]
+        if new[-1] == -1:
+            rest = math.prod(old[1:])
+            new = [old[0] * rest] if rest else old
+    del t.dims[:]
+    t.dims.extend(new)
+    return f"tensor {t.name!r}: dims {old} → {new} (same data)"
+
+
+SWAPS = [["Add", "Sub", "Mul", "Div", "MatMul", "Max", "Min", "Pow", "Equal", "Less", "Greater", "And"],
+         ["Relu", "Tanh", "Sigmoid", "Neg", "Abs", "Exp", "Log", "Sqrt", "Identity", "Not", "Softmax",
+          "Shape", "Transpose", "Flatten"],
+         ["Reshape", "Expand", "Tile", "Squeeze", "Unsqueeze", "Gather"]]
+
+
+def op_swapped(m, rng, case):
+    """A node's op replaced by another that takes as many inputs (and no attributes)."""
+    g, n = pick(rng, [(g, n) for g, n in all_nodes(m) if any(n.op_type in group for group in SWAPS)],
+                "node of a swappable op")
+    group = next(group for group in SWAPS if n.op_type in group)
+    old, n.op_type = n.op_type, rng.choice([op for op in group if op != n.op_type])
+    del n.attribute[:]
+    return f"{label(n)}: was {old}"
+
+
 def input_elem_type(m, rng, case):
     vi = pick(rng, [i for i in m.graph.input if i.type.HasField("tensor_type")], "graph input")
     old = vi.type.tensor_type.elem_type
@@ -576,7 +614,8 @@ def bytes_truncated(m, rng, case):
 KINDS: Dict[str, Callable] = {f.__name__: f for f in [
     input_cut, input_added, input_emptied, output_added, output_removed, attr_wrong_type,
     attr_wrong_value, attr_unknown, node_removed, nodes_reordered, cycle, two_producers,
-    init_wrong_size, init_wrong_dtype, init_bad_dims, input_elem_type, input_dims, graph_output,
+    init_wrong_size, init_wrong_dtype, init_bad_dims, init_reshaped, op_swapped, input_elem_type,
+    input_dims, graph_output,
     opset_changed, ir_changed, hostile_names, external_data, bytes_flipped, bytes_truncated]}
 KIND_NAMES = list(KINDS)
 
