@@ -284,8 +284,9 @@ def _check_arity(names: List[str], formals, least: int, most: int, what: str, no
     (an empty name stands for an omitted optional input or output)."""
     while names and not names[-1]:
         names.pop()  # trailing empty names: omitted optional ones
+    counted = lambda n: f"{n} {what}{'' if n == 1 else 's'}"
     if len(names) > most:
-        raise CompileError(f"{len(names)} {what}s, but {node.op_type} takes at most {most}", node)
+        raise CompileError(f"{counted(len(names))}, but {node.op_type} takes at most {most}", node)
     required = [i for i, f in enumerate(formals) if f.option != OPTION.Optional]
     for i, formal in enumerate(formals):
         if formal.option == OPTION.Single and (i >= len(names) or not names[i]):
@@ -293,7 +294,7 @@ def _check_arity(names: List[str], formals, least: int, most: int, what: str, no
         if formal.option == OPTION.Variadic and any(not n for n in names[i:]):
             raise CompileError(f"{what} {names.index('', i)} ({formal.name}) is empty", node)
     if len(names) < least and required:
-        raise CompileError(f"{len(names)} {what}s, but {node.op_type} takes at least {least}", node)
+        raise CompileError(f"{counted(len(names))}, but {node.op_type} takes at least {least}", node)
 
 
 def _check_tensor(t, what: str, node: Optional[Node] = None) -> None:
