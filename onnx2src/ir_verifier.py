@@ -55,6 +55,8 @@ IR_OPS: Dict[str, Dict[str, Any]] = {
     # ops/glue.py: Tile copies through parts (repeats: None when symbolic); Range's length
     "Tile": {"repeats": ([int], None), "parts": [Nest]},
     "Range": {"count": SIZE},
+    # ops/trilu.py: each [rows][cols] matrix of the batch keeps j - i >= k (upper) or <= k
+    "Trilu": {"batch": SIZE, "rows": SIZE, "cols": SIZE, "k": SIZE, "upper": bool},
     "Softmax": {"outer": SIZE, "n": SIZE, "inner": SIZE, "log": bool},  # ops/softmax.py
     # ops/reduce.py: ReduceX, ArgMax/ArgMin (last: select_last_index); groups: the nest's loop
     # numbers [kept, reduced, inner]; row: the nest without its last loop, for the lanes;
