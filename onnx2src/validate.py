@@ -287,13 +287,12 @@ def _check_arity(names: List[str], formals, least: int, most: int, what: str, no
     counted = lambda n: f"{n} {what}{'' if n == 1 else 's'}"
     if len(names) > most:
         raise CompileError(f"{counted(len(names))}, but {node.op_type} takes at most {most}", node)
-    required = [i for i, f in enumerate(formals) if f.option != OPTION.Optional]
     for i, formal in enumerate(formals):
         if formal.option == OPTION.Single and (i >= len(names) or not names[i]):
             raise CompileError(f"required {what} {i} ({formal.name}) is missing", node)
         if formal.option == OPTION.Variadic and any(not n for n in names[i:]):
             raise CompileError(f"{what} {names.index('', i)} ({formal.name}) is empty", node)
-    if len(names) < least and required:
+    if len(names) < least:
         raise CompileError(f"{counted(len(names))}, but {node.op_type} takes at least {least}", node)
 
 
