@@ -21,7 +21,7 @@ from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_m
 
 from . import validate
 from .dims import Dim
-from .ir import Branch, CompileError, Graph, Node, Value, dtype_from_onnx, shown_name
+from .ir import Branch, CompileError, Graph, Node, Value, dtype_from_onnx, one_line, shown_name
 from .ops import ONNX_DOMAINS, supported
 
 
@@ -31,20 +31,21 @@ def load(path: str) -> Graph:
 
 def read(path: str):
     """(the model at `path` with its external data loaded, the external-data files it read):
-    those are named as the model names them, relative to its folder, sorted."""
+    those are named as the model names them, relative to its folder, sorted. The external-data
+    entries are checked before anything is read (validate.check_files); the graph is checked by
+    whatever reads it next (from_model, round_model)."""
     if not os.path.isfile(path):
         raise CompileError(f"no such model file: {path}")
     try:
         model = onnx.load(path, load_external_data=False)
     except Exception as e:  # protobuf errors come in many types
-        raise CompileError(f"cannot read {path} as an ONNX model: {_one_line(e)}")
+        raise CompileError(f"cannot read {path} as an ONNX model: {one_line(e)}")
     validate.check_files(model, os.path.dirname(path))
     files = data_files(model)
     try:
         load_external_data_for_model(model, os.path.dirname(path))
     except Exception as e:
-        raise CompileError(f"cannot read the external data of {path}: {_one_line(e)}")
-    validate.check_model(model)
+        raise CompileError(f"cannot read the external data of {path}: {one_line(e)}")
     return model, files
 
 
@@ -66,7 +67,7 @@ def from_model(model: onnx.ModelProto) -> Graph:
         try:
             data = numpy_helper.to_array(init)
         except Exception as e:
-            raise CompileError(f'cannot read initializer "{shown_name(init.name)}": {_one_line(e)}')
+            raise CompileError(f'cannot read initializer "{shown_name(init.name)}": {one_line(e)}')
         values[init.name] = Value(init.name, dtype, tuple(data.shape), np.asarray(data))
 
     named, origins = _dim_names(g), {}
@@ -139,7 +140,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _type_of(vi, named: set, origins: Optional[dict] = None):
-    """(dtype, shape) of a declaration. A dim is a size when its dim_value is positive, and a
+    """(dtype, shape) of a declaration. A dim is a size when its dim_value is not negative, and a
     symbolic dim when it has a dim_param (one dim for every use of the name; the emitters' namers
     make identifiers of any text). A dim that says nothing — no value, a negative one as older
     exporters write for "unknown", a dim_param "" or "?" — is a symbolic dim of its own, named
@@ -242,8 +243,3 @@ def _branch(g, owner: Node, opset: int, outer: Dict[str, Value]) -> Branch:
     if missing:
         raise CompileError(f'subgraph output "{missing[0]}" is produced by no node', owner)
     return Branch(nodes, [values[vi.name] for vi in g.output])
-
-
-def _one_line(e: Exception) -> str:
-    text = " ".join(str(e).split())
-    return text[:300] or type(e).__name__

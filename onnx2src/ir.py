@@ -33,6 +33,12 @@ def shown_name(name: str, limit: int = 60) -> str:
     return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def one_line(e: Exception) -> str:
+    """An exception's text for an error line: whitespace collapsed, at most 300 characters."""
+    text = " ".join(str(e).split())
+    return text[:300] or type(e).__name__
+
+
 class InternalError(Exception):
     """A broken IR invariant: a bug in onnx2src, not in the model (see ir_verifier.py).
     Rendered by the CLI as one line, exit status 3."""

@@ -153,8 +153,10 @@ def round_model(model, weights: str):
     subgraph, replaced in place (once, for its first reader); or a weight computed from such
     constants by ARRANGE ops, computed here, rounded and fed to its reader as a new initializer
     of the reader's graph."""
-    rounding = ROUNDINGS[weights]
     from onnx import numpy_helper
+    from .validate import check_model
+    check_model(model)  # a model file is untrusted: checked before anything reads it
+    rounding = ROUNDINGS[weights]
     tensors, producers = {}, {}  # name -> TensorProto; output name -> node
     for g in _graphs(model.graph):
         for t in g.initializer:

@@ -1,7 +1,8 @@
 """Validation of a model file before anything reads it as a graph.
 
-A model file is untrusted input. `check_files` runs before any external data is read, `check_model`
-after, on the protobuf, before the frontend builds the IR; `check_types` runs in shape inference,
+A model file is untrusted input. `check_files` runs before any external data is read (frontend.read),
+`check_model` on the protobuf before anything reads its graph (frontend.from_model, which builds the
+IR, and reduced_weights.round_model); `check_types` runs in shape inference,
 when a node's input types are known, before its op module sees it. Together they hold every node
 (If branches included) to its ONNX schema at the model's opset: the number of inputs and
 outputs, required inputs and outputs not empty, attribute names, types and presence, the tensor
@@ -10,7 +11,7 @@ use (nodes out of order are sorted, as onnxruntime does; a cycle is refused), ou
 initializer data the size of their dims, opset and IR versions that exist. Each violation is one
 CompileError naming the node, its op and what is wrong.
 
-It also bounds the work a file can ask for (LIMITS, documented in docs and the README): the nodes
+It also bounds the work a file can ask for (the limits below, documented in docs/untrusted-input.md): the nodes
 of all graphs together, the nesting of subgraphs, the elements of one tensor. Nothing is allocated
 in proportion to a number read from the file before it is checked against these.
 """
@@ -25,15 +26,15 @@ from google.protobuf.message import Message
 from onnx import helper
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
-from .ir import BY_ONNX, CompileError, Node, dtype_from_onnx
+from .ir import BY_ONNX, CompileError, Node, dtype_from_onnx, one_line
 from .ir import shown_name as _shown
+from .ops import ONNX_DOMAINS
 
 MIN_OPSET = 7
 MAX_NODES = 50_000           # nodes of the model, subgraphs included (generating C takes about 1 ms a node)
 MAX_DEPTH = 16               # subgraphs inside subgraphs
 MAX_ELEMENTS = (1 << 31) - 1 # elements of one tensor (a dim's size, a product of dims)
 MAX_ATTRIBUTE_ELEMENTS = 1 << 24  # entries of one list attribute
-ONNX_DOMAINS = ("", "ai.onnx")
 OPTION = onnx.defs.OpSchema.FormalParameterOption
 
 
@@ -50,7 +51,7 @@ def check_files(model: onnx.ModelProto, folder: str) -> None:
         try:
             info = ExternalDataInfo(tensor)
         except (ValueError, TypeError) as e:
-            raise CompileError(f"{what}: its external-data entry is malformed ({_one_line(e)})")
+            raise CompileError(f"{what}: its external-data entry is malformed ({one_line(e)})")
         location = info.location or ""
         if (not location or os.path.isabs(location) or "\\" in location or "\0" in location
                 or any(part == ".." for part in location.split("/"))):
@@ -211,12 +212,11 @@ def _sort(g, available: Set[str]) -> None:
         stuck = min(set(range(len(g.node))) - set(order))
         raise CompileError("the nodes form a cycle: this node needs its own output, through other "
                            "nodes or directly", _ref(g.node[stuck], stuck))
-    nodes = [g.node[i] for i in order]
-    copies = [type(n)() for n in nodes]
-    for copy, n in zip(copies, nodes):
-        copy.CopyFrom(n)
+    nodes = [type(g.node[i])() for i in order]  # copies: protobuf's wrappers of g.node go with it
+    for copy, i in zip(nodes, order):
+        copy.CopyFrom(g.node[i])
     del g.node[:]
-    g.node.extend(copies)
+    g.node.extend(nodes)
 
 
 def _reads(proto) -> Iterable[str]:
@@ -377,8 +377,3 @@ def _bare(type_str: str) -> str:
 def _ref(proto, index: int) -> Node:
     """A stand-in Node for error messages: the name the frontend will give it."""
     return Node(proto.op_type, proto.name or f"{proto.op_type}_{index}", [], [], domain=proto.domain)
-
-
-def _one_line(e: Exception) -> str:
-    text = " ".join(str(e).split())
-    return text[:300] or type(e).__name__
